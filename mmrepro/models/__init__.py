@@ -1,0 +1,1 @@
+"""Model families: one module each (LightningModule + the nn.Module it trains)."""

@@ -1,0 +1,1 @@
+"""Networks (plain nn.Modules) that the LightningModules in mmrepro.models train."""

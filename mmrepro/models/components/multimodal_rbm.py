@@ -1,0 +1,119 @@
+"""The multimodal RBM of Sohn et al. 2014, Sec. 3.1 (Eq. 5-8).
+
+Binary visible units of every modality are concatenated into v = [x; y] with one weight matrix
+W = [W^x; W^y] (V x K), visible biases c = [c^x; c^y] and hidden biases b: the MRBM "is equivalent
+to an RBM whose visible variables are the concatenation" (Sec. 3.1). Modality m is the row slice
+W[slice_m], a contiguous view, so per-modality products cost no copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MEAN_FIELD_INITS = ("zeros", "doubled")
+
+
+class MultimodalRBM(nn.Module):
+    def __init__(self, sizes: list[int], n_hidden: int, init_std: float = 0.01):
+        super().__init__()
+        self.sizes = list(sizes)
+        starts = list(itertools.accumulate([0] + self.sizes))
+        self.slices = [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
+        n_visible = starts[-1]
+        self.W = nn.Parameter(torch.randn(n_visible, n_hidden) * init_std)
+        self.b = nn.Parameter(torch.zeros(n_hidden))  # hidden biases
+        self.c = nn.Parameter(torch.zeros(n_visible))  # visible biases
+
+    @property
+    def n_visible(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def n_hidden(self) -> int:
+        return self.W.shape[1]
+
+    # --- Eq. 5-7 -------------------------------------------------------------------------------
+    def energy(self, v: Tensor, h: Tensor) -> Tensor:
+        """E(v, h) of Eq. 5, per row."""
+        return -((v @ self.W) * h).sum(-1) - h @ self.b - v @ self.c
+
+    def free_energy(self, v: Tensor) -> Tensor:
+        """F(v) = -log sum_h exp(-E(v, h)) = -c.v - sum_k softplus(v W_k + b_k)."""
+        return -(v @ self.c) - F.softplus(v @ self.W + self.b).sum(-1)
+
+    def hidden_probs(self, v: Tensor) -> Tensor:
+        """P(h_k = 1 | v), Eq. 6."""
+        return torch.sigmoid(v @ self.W + self.b)
+
+    def visible_logits(self, h: Tensor, modality: int | None = None) -> Tensor:
+        """Logits of P(v_i = 1 | h), Eq. 7, for all visibles or one modality."""
+        if modality is None:
+            return h @ self.W.T + self.c
+        s = self.slices[modality]
+        return h @ self.W[s].T + self.c[s]
+
+    # --- exact quantities, for tiny models only (tests) -----------------------------------------
+    def log_partition_exact(self) -> Tensor:
+        """log Z by enumerating all 2^V visible states (V <= 20)."""
+        if self.n_visible > 20:
+            raise ValueError("exact partition function needs n_visible <= 20")
+        states = all_binary_states(self.n_visible, self.W.dtype, self.W.device)
+        return torch.logsumexp(-self.free_energy(states), 0)
+
+    # --- Eq. 8 / Eq. 9: mean-field inference of a missing (or partly missing) modality ---------
+    def mean_field(
+        self,
+        v: Tensor,
+        target: int,
+        iters: int,
+        init: str = "zeros",
+        keep: Tensor | None = None,
+        tol: float | None = None,
+        bptt_steps: int | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Infer modality `target` from the other one by the fixed-point updates of Eq. 8.
+
+        keep: optional 0/1 mask over the target's units that stay clamped to v (Eq. 9's y_{\\s});
+        the others are predicted. init: "zeros" starts Q(y) at 0 so the first h comes from the
+        observed units alone (paper, Sec. 3.1); "doubled" scales the conditioning modality's
+        bottom-up input by 1 + (share of target units missing), the authors' code's compensation
+        for the missing input. Runs `iters` alternating (y, h) updates, then predicts y from the
+        last h. tol: stop early when mean |delta h| < tol (inference only). bptt_steps: backprop
+        only through the last k iterations (authors' code); None = all (paper).
+        Returns (h, target logits).
+        """
+        if len(self.slices) != 2:
+            raise ValueError("mean_field supports two modalities")
+        observed = 1 - target
+        so, sm = self.slices[observed], self.slices[target]
+        w_m, c_m = self.W[sm], self.c[sm]
+        y = v[:, sm]
+        bottom_up = v[:, so] @ self.W[so]
+        a_obs = bottom_up + self.b
+        start = a_obs if keep is None else a_obs + (y * keep) @ w_m
+        if init == "doubled":
+            missing = 1.0 if keep is None else 1.0 - keep.mean(1, keepdim=True)
+            start = start + missing * bottom_up
+        h = torch.sigmoid(start)
+        for t in range(iters):
+            if bptt_steps is not None and t == iters - bptt_steps:
+                h = h.detach()
+            y_hat = torch.sigmoid(h @ w_m.T + c_m)
+            if keep is not None:
+                y_hat = torch.where(keep.bool(), y, y_hat)
+            h_new = torch.sigmoid(a_obs + y_hat @ w_m)
+            if tol is not None and (h_new - h).abs().mean() < tol:
+                h = h_new
+                break
+            h = h_new
+        return h, h @ w_m.T + c_m
+
+
+def all_binary_states(n: int, dtype=torch.float32, device=None) -> Tensor:
+    """All 2^n binary vectors as rows (2^n x n)."""
+    idx = torch.arange(2**n, device=device)
+    return ((idx[:, None] >> torch.arange(n - 1, -1, -1, device=device)) & 1).to(dtype)

@@ -1,0 +1,132 @@
+"""MRBMModule: trains the multimodal RBM of Sohn et al. 2014 with one of three objectives.
+
+The objective (PersistentCD, CDPercLoss or MultiPrediction; config `model.objective`) writes the
+gradients; this module owns the optimiser (SGD with momentum, per-epoch lr decay, L2 on weights),
+the hidden-sparsity regulariser, the NaN guard, and inference for evaluation. Choices the paper
+leaves open are the authors' code's, documented in configs/model/_mrbm.yaml:
+- sparsity: Lee et al. (2008)-style bias-only update b += lr * cost * (target - q), q a running
+  average (damping) of the hidden means on the data, for all three objectives (the authors' code
+  uses this form for PCD/CD-PercLoss and a penalty on the final mean-field h for MP);
+- visible biases start at logit(training mean), hidden biases at 0, W ~ N(0, init_std^2).
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from mmrepro.errors import ConfigError, TrainingDiverged, check_choice, check_range
+from mmrepro.models.components.multimodal_rbm import MEAN_FIELD_INITS, MultimodalRBM
+
+
+class MRBMModule(L.LightningModule):
+    def __init__(self, modalities, objective, n_hidden: int = 1024, init_std: float = 0.01,
+                 optim: dict | None = None, sparsity: dict | None = None, inference: dict | None = None):
+        super().__init__()
+        if len(modalities) != 2 or any(m.likelihood != "bernoulli" for m in modalities):
+            got = ", ".join(f"{m.name} ({m.likelihood})" for m in modalities)
+            raise ConfigError("dataset", f"the MRBM needs exactly two bernoulli modalities, got {got}")
+        self.modalities = list(modalities)
+        self.names = [m.name for m in modalities]
+        check_range("n_hidden", n_hidden, 1, integer=True)
+        check_range("init_std", init_std, 0, lo_inclusive=False)
+        self.optim = dict(optim or {})
+        check_range("optim.lr", self.optim["lr"], 0, lo_inclusive=False)
+        check_range("optim.lr_decay", self.optim["lr_decay"], 0)
+        check_range("optim.momentum", self.optim["momentum"], 0, 1, hi_inclusive=False)
+        check_range("optim.initial_momentum", self.optim["initial_momentum"], 0, 1, hi_inclusive=False)
+        check_range("optim.momentum_warmup_epochs", self.optim["momentum_warmup_epochs"], 0, integer=True)
+        check_range("optim.weight_decay", self.optim["weight_decay"], 0)
+        self.sparsity = dict(sparsity or {"cost": 0.0, "target": 0.2, "damping": 0.9})
+        check_range("sparsity.target", self.sparsity["target"], 0, 1, lo_inclusive=False, hi_inclusive=False)
+        check_range("sparsity.cost", self.sparsity["cost"], 0)
+        check_range("sparsity.damping", self.sparsity["damping"], 0, 1, hi_inclusive=False)
+        self.inference = dict(inference or {"init": "zeros", "iters": 10, "tol": 1e-5})
+        check_choice("inference.init", self.inference["init"], MEAN_FIELD_INITS)
+        check_range("inference.iters", self.inference["iters"], 0, integer=True)
+        check_range("inference.tol", self.inference["tol"], 0)
+
+        self.automatic_optimization = False
+        self.rbm = MultimodalRBM([m.dim for m in modalities], n_hidden, init_std)
+        self.objective = objective
+        self.register_buffer("hidden_mean_avg", torch.full((n_hidden,), float(self.sparsity["target"])))
+        self.last_finite_loss = float("nan")
+
+    # --- set-up ---------------------------------------------------------------------------------
+    def joint(self, batch: dict[str, Tensor]) -> Tensor:
+        return torch.cat([batch[name] for name in self.names], 1)
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
+        dm = self.trainer.datamodule
+        train = self.joint(dm.split("train")).to(self.device)
+        with torch.no_grad():
+            self.rbm.c.copy_(torch.logit(train.mean(0).clamp(1e-3, 1 - 1e-3)))
+            if hasattr(self.objective, "reset"):
+                self.objective.reset(self.rbm, torch.bernoulli(train[: dm.batch_size]))
+
+    def configure_optimizers(self):
+        o = self.optim
+        opt = torch.optim.SGD(
+            [{"params": [self.rbm.W], "weight_decay": o["weight_decay"]},
+             {"params": [self.rbm.b, self.rbm.c], "weight_decay": 0.0}],
+            lr=o["lr"], momentum=o["initial_momentum"])
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0 / (1.0 + o["lr_decay"] * epoch))
+        return [opt], [sched]
+
+    def on_train_epoch_start(self) -> None:
+        o = self.optim
+        momentum = o["initial_momentum"] if self.current_epoch < o["momentum_warmup_epochs"] else o["momentum"]
+        for group in self.optimizers().param_groups:
+            group["momentum"] = momentum
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers().step()
+
+    # --- training -------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        v = self.joint(batch)
+        if self.objective.resample_inputs:
+            v = torch.bernoulli(v)
+        out = self.objective.step(self.rbm, v, self.inference["init"])
+        self._apply_sparsity(out["hidden_mean"])
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            for p in self.rbm.parameters():
+                dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
+        self.optimizers().step()
+        self._check_finite(out["loss"])
+        self.log("train/loss", out["loss"], prog_bar=True, batch_size=v.shape[0])
+
+    def _apply_sparsity(self, hidden_mean: Tensor) -> None:
+        s = self.sparsity
+        if s["cost"] == 0:
+            return
+        self.hidden_mean_avg.mul_(s["damping"]).add_(hidden_mean, alpha=1 - s["damping"])
+        self.rbm.b.grad += s["cost"] * (self.hidden_mean_avg - s["target"])
+
+    def _check_finite(self, loss: Tensor) -> None:
+        value = float(loss)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise TrainingDiverged(
+                f"training loss became {value} at step {self.global_step} (epoch {self.current_epoch}); "
+                f"last finite loss {self.last_finite_loss:.6g}; lower model.optim.lr")
+        self.last_finite_loss = value
+
+    # --- inference (Eq. 6 with every modality, Eq. 8 with one missing) -------------------------
+    @torch.no_grad()
+    def infer(self, batch: dict[str, Tensor], observed: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Hidden probabilities given the observed modalities, and P(v=1) of each missing one."""
+        missing = [n for n in self.names if n not in observed]
+        # Missing modalities are zeroed before anything reads them: inference cannot peek.
+        v = self.joint({k: (t if k in observed else torch.zeros_like(t)) for k, t in batch.items()})
+        if not missing:
+            return self.rbm.hidden_probs(v), {}
+        if len(missing) == len(self.names):
+            raise ConfigError("eval.queries", "a query must observe at least one modality")
+        target = self.names.index(missing[0])
+        h, logits = self.rbm.mean_field(v, target, self.inference["iters"], self.inference["init"],
+                                        tol=self.inference["tol"] or None)
+        return h, {missing[0]: torch.sigmoid(logits)}

@@ -1,0 +1,1 @@
+"""Training objectives and estimators shared across models."""

@@ -1,0 +1,49 @@
+"""Maximum joint likelihood training of the MRBM with persistent contrastive divergence.
+
+Sohn et al. 2014 Eq. 3 (the "ML (PCD)" baseline of Table 1); PCD is Tieleman 2008. The persistent
+state is a batch of hidden samples (as in scikit-learn's BernoulliRBM): each update runs
+`gibbs_steps` sweeps h -> v -> h from it, so one update with one sweep costs five V x K matrix
+products (top-down, bottom-up for data and chains in one product, gradient in one product).
+Choices the paper leaves open: number of chains = batch size (chains start from a Bernoulli sample
+of the hidden units given the first data batch's mean), `gibbs_steps` (authors' demo: 1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmrepro.errors import check_range
+from mmrepro.objectives.rbm_gradients import set_contrastive_grads
+
+
+class PersistentCD(nn.Module):
+    def __init__(self, gibbs_steps: int = 1, resample_inputs: bool = True):
+        super().__init__()
+        self.gibbs_steps = check_range("objective.gibbs_steps", gibbs_steps, 1, integer=True)
+        self.resample_inputs = bool(resample_inputs)
+        self.register_buffer("chain_h", torch.empty(0))  # persistent hidden samples (in checkpoints)
+
+    @torch.no_grad()
+    def reset(self, rbm, v_init: torch.Tensor) -> None:
+        """Start one chain per row of v_init."""
+        self.chain_h = torch.bernoulli(rbm.hidden_probs(v_init))
+
+    @torch.no_grad()
+    def step(self, rbm, v: torch.Tensor, init: str) -> dict:
+        h_chain = self.chain_h
+        for sweep in range(self.gibbs_steps):
+            v_neg = torch.bernoulli(torch.sigmoid(rbm.visible_logits(h_chain)))
+            if sweep < self.gibbs_steps - 1:
+                h_chain = torch.bernoulli(rbm.hidden_probs(v_neg))
+        a = torch.addmm(rbm.b, torch.cat([v, v_neg]), rbm.W)  # data and chains in one product
+        h = torch.sigmoid(a)
+        n = v.shape[0]
+        h_pos, h_neg = h[:n], h[n:]
+        self.chain_h = torch.bernoulli(h_neg)
+        set_contrastive_grads(rbm, v, h_pos, v_neg, h_neg)
+        # Monitored value: mean free energy of the data minus that of the chains (the surrogate
+        # whose gradient was just written), from the pre-activations already computed.
+        free = -(torch.cat([v, v_neg]) @ rbm.c) - F.softplus(a).sum(-1)
+        return {"loss": free[:n].mean() - free[n:].mean(), "hidden_mean": h_pos.mean(0)}

@@ -1,0 +1,158 @@
+"""The task function behind `python -m mmrepro`: compose -> instantiate -> fit -> evaluate -> record.
+
+Kept in its own module (not __main__) so launchers that pickle it (submitit) can import it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from mmrepro import CONFIG_DIR
+from mmrepro.errors import ConfigError, MmreproError
+from mmrepro.records import RECORD_NAME, environment, git_state, write_json_atomic
+
+# ${or:a,b}: a unless it is null, else b (used in run-directory names).
+OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
+
+GROUPS = ("dataset", "model", "trainer", "logger", "eval", "experiment", "sweep")
+
+
+def build(group: str, node: DictConfig, **kwargs):
+    """hydra.utils.instantiate, with errors raised by our constructors re-keyed under `group`.
+    Python objects in kwargs (e.g. the datamodule's Modality list) are passed as they are."""
+    try:
+        return hydra.utils.instantiate(node, _convert_="all", _partial_=True)(**kwargs)
+    except hydra.errors.InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause.under(group) from None
+        if isinstance(cause, MmreproError):
+            raise cause from None
+        raise
+    except ConfigError as e:
+        raise e.under(group) from None
+
+
+def resumed_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
+    """The config of the run being resumed, with this invocation's key=value overrides on top."""
+    run_dir = Path(cfg.resume)
+    saved = run_dir / ".hydra" / "config.yaml"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    for path in (saved, ckpt):
+        if not path.exists():
+            raise ConfigError("resume", f"{run_dir} is not a resumable run directory: {path} is missing")
+    old = OmegaConf.load(saved)
+    choices = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices)
+    for override in OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task)):
+        key = override.key_or_group
+        if key == "resume":
+            continue
+        if key in GROUPS:
+            raise ConfigError("resume", f"cannot change the config group {key!r} of a resumed run")
+        OmegaConf.update(old, key, override.value(), merge=True)
+    old.resume = str(run_dir)
+    return old, choices
+
+
+def train(cfg: DictConfig):
+    """Hydra task function. A user-facing error is one line on stderr and exit status 2; inside a
+    multirun it is recorded in the member's run.json (status failed) and the sweep goes on."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    run_dir = Path(cfg.resume) if cfg.get("resume") else Path(hc.runtime.output_dir)
+    started = time.time()
+    try:
+        return fit_and_evaluate(cfg, run_dir, started)
+    except MmreproError as e:
+        message = " ".join(str(e).split())
+        if not multirun:
+            print(f"mmrepro: error: {message}", file=sys.stderr)
+            sys.exit(2)
+        print(f"mmrepro: sweep member {hc.job.num} failed: {message}", file=sys.stderr)
+        write_json_atomic(run_dir / RECORD_NAME, {
+            "status": "failed", "error": message, "table": OmegaConf.to_container(cfg.table),
+            "choices": dict(hc.runtime.choices), "seed": cfg.seed, "run_dir": str(run_dir),
+            "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git_state(),
+            "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        })
+        return None
+
+
+def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float) -> dict:
+    hc = HydraConfig.get()
+    choices = dict(hc.runtime.choices)
+    if cfg.get("resume"):
+        cfg, choices = resumed_config(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build("dataset", cfg.dataset)
+    evaluator = build("eval", cfg.eval)
+    evaluator.check_queries([m.name for m in datamodule.modalities])
+    model = build("model", cfg.model, modalities=datamodule.modalities)
+    datamodule.setup()  # read and check the data before any training starts
+    logger = build("logger", cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
+    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
+    callbacks = [checkpoints] + ([RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else [])
+    trainer = build("trainer", cfg.trainer, logger=logger, default_root_dir=str(run_dir), callbacks=callbacks)
+    ckpt = run_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
+    if trainer.interrupted:
+        raise MmreproError(f"training was interrupted; resume it with: python -m mmrepro resume={run_dir}")
+    if trainer.global_rank != 0:
+        return {}
+    metrics = evaluator(model, datamodule, run_dir)
+    data = datamodule.identity()
+    data["note"] = cfg.dataset.get("note")
+    record = {
+        "status": "ok",
+        "table": OmegaConf.to_container(cfg.table),
+        "choices": choices,
+        "seed": cfg.seed,
+        "metrics": metrics,
+        "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
+                     "final_loss": model.last_finite_loss},
+        "data": data,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "git": git_state(),
+        "environment": environment(),
+        "device": str(torch.device(trainer.strategy.root_device)),
+        "wall_time_s": round(time.time() - started, 2),
+        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "resumed": bool(cfg.get("resume")),
+        "run_dir": str(run_dir),
+        "sweep": {"dir": hc.sweep.dir, "num": hc.job.num} if hc.mode == RunMode.MULTIRUN else None,
+    }
+    write_json_atomic(run_dir / RECORD_NAME, record)
+    print(f"mmrepro: run record {run_dir / RECORD_NAME}: " +
+          ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
+    return metrics
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def check_group_overrides(argv: list[str]) -> None:
+    """Unknown names in group overrides (experiment=foo, model=a,b) as one line listing valid ones."""
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        if key not in GROUPS or "(" in value or value in ("", "null"):
+            continue
+        options = group_options(key)
+        for name in value.split(","):
+            if name not in options:
+                raise ConfigError(key, f"unknown {key} {name!r}; valid: {', '.join(options)}")
