@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmrepro.errors import check_range
+from mmrepro.models.components.multimodal_rbm import sample_bernoulli
 from mmrepro.objectives.rbm_gradients import set_contrastive_grads
 
 
@@ -51,16 +52,16 @@ class CDPercLoss(nn.Module):
         n = v.shape[0]
         bottom_up = (v[:, so] @ rbm.W[so]).repeat(self.n_chains, 1)  # (R*B, K)
         a_obs = bottom_up + rbm.b
-        h = torch.bernoulli(torch.sigmoid(a_obs + bottom_up))
+        h = sample_bernoulli(torch.sigmoid(a_obs + bottom_up))
         states, energies, pre_acts = [], [], []
         for sweep in range(self.gibbs_steps + 1):
-            y = torch.bernoulli(torch.sigmoid(h @ w_t.T + c_t))
+            y = sample_bernoulli(torch.sigmoid(h @ w_t.T + c_t))
             a = a_obs + y @ w_t
             states.append(y)
             pre_acts.append(a)
             energies.append(-(y @ c_t) - F.softplus(a).sum(-1))
             if sweep < self.gibbs_steps:
-                h = torch.bernoulli(torch.sigmoid(a))
+                h = sample_bernoulli(torch.sigmoid(a))
         particles = torch.stack(states).view(-1, n, w_t.shape[0])
         free = torch.stack(energies).view(-1, n)
         chosen, index = select_lowest_free_energy(particles, free)
@@ -81,5 +82,6 @@ class CDPercLoss(nn.Module):
             h_negs.append(h_neg)
             free_data = -(v[:, st] @ rbm.c[st]) - F.softplus(a_pos).sum(-1)
             gaps.append(free_data.mean() - free.min(0).values.mean())
-        set_contrastive_grads(rbm, v, h_pos, torch.cat(v_negs), torch.cat(h_negs))
-        return {"loss": torch.stack(gaps).mean(), "hidden_mean": h_pos.mean(0)}
+        hidden_mean = h_pos.mean(0)
+        set_contrastive_grads(rbm, torch.cat([v] + v_negs), torch.cat([h_pos] + h_negs), v.shape[0])
+        return {"loss": torch.stack(gaps).mean(), "hidden_mean": hidden_mean}

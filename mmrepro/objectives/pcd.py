@@ -15,7 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmrepro.errors import check_range
+from mmrepro.models.components.multimodal_rbm import sample_bernoulli
 from mmrepro.objectives.rbm_gradients import set_contrastive_grads
+
+
+MONITOR_ROWS = 8
 
 
 class PersistentCD(nn.Module):
@@ -28,22 +32,26 @@ class PersistentCD(nn.Module):
     @torch.no_grad()
     def reset(self, rbm, v_init: torch.Tensor) -> None:
         """Start one chain per row of v_init."""
-        self.chain_h = torch.bernoulli(rbm.hidden_probs(v_init))
+        self.chain_h = sample_bernoulli(rbm.hidden_probs(v_init))
 
     @torch.no_grad()
     def step(self, rbm, v: torch.Tensor, init: str) -> dict:
         h_chain = self.chain_h
         for sweep in range(self.gibbs_steps):
-            v_neg = torch.bernoulli(torch.sigmoid(rbm.visible_logits(h_chain)))
+            v_neg = sample_bernoulli(rbm.visible_logits(h_chain).sigmoid_())
             if sweep < self.gibbs_steps - 1:
-                h_chain = torch.bernoulli(rbm.hidden_probs(v_neg))
-        a = torch.addmm(rbm.b, torch.cat([v, v_neg]), rbm.W)  # data and chains in one product
-        h = torch.sigmoid(a)
+                h_chain = sample_bernoulli(rbm.hidden_probs(v_neg))
+        both = torch.cat([v, v_neg])
+        a = torch.addmm(rbm.b, both, rbm.W)  # data and chains in one product
         n = v.shape[0]
-        h_pos, h_neg = h[:n], h[n:]
-        self.chain_h = torch.bernoulli(h_neg)
-        set_contrastive_grads(rbm, v, h_pos, v_neg, h_neg)
         # Monitored value: mean free energy of the data minus that of the chains (the surrogate
-        # whose gradient was just written), from the pre-activations already computed.
-        free = -(torch.cat([v, v_neg]) @ rbm.c) - F.softplus(a).sum(-1)
-        return {"loss": free[:n].mean() - free[n:].mean(), "hidden_mean": h_pos.mean(0)}
+        # whose gradient is written below), on the first MONITOR_ROWS rows of each: a progress
+        # and NaN signal at a small fraction of the cost of a softplus over the whole batch.
+        m = min(MONITOR_ROWS, n, v_neg.shape[0])
+        free_pos = -(v[:m] @ rbm.c) - F.softplus(a[:m]).sum(-1)
+        free_neg = -(v_neg[:m] @ rbm.c) - F.softplus(a[n:n + m]).sum(-1)
+        h = a.sigmoid_()
+        self.chain_h = sample_bernoulli(h[n:])
+        hidden_mean = h[:n].mean(0)
+        set_contrastive_grads(rbm, both, h, n)
+        return {"loss": free_pos.mean() - free_neg.mean(), "hidden_mean": hidden_mean}

@@ -47,12 +47,12 @@ class MultimodalRBM(nn.Module):
 
     def hidden_probs(self, v: Tensor) -> Tensor:
         """P(h_k = 1 | v), Eq. 6."""
-        return torch.sigmoid(v @ self.W + self.b)
+        return torch.addmm(self.b, v, self.W).sigmoid_()
 
     def visible_logits(self, h: Tensor, modality: int | None = None) -> Tensor:
         """Logits of P(v_i = 1 | h), Eq. 7, for all visibles or one modality."""
         if modality is None:
-            return h @ self.W.T + self.c
+            return torch.addmm(self.c, h, self.W.T)
         s = self.slices[modality]
         return h @ self.W[s].T + self.c[s]
 
@@ -111,6 +111,12 @@ class MultimodalRBM(nn.Module):
                 break
             h = h_new
         return h, h @ w_m.T + c_m
+
+
+def sample_bernoulli(p: Tensor) -> Tensor:
+    """Binary sample with P(1) = p, in p's dtype. (An in-place uniform < p is 2-3x faster than
+    torch.bernoulli on CPU.)"""
+    return torch.rand_like(p).lt_(p)
 
 
 def all_binary_states(n: int, dtype=torch.float32, device=None) -> Tensor:

