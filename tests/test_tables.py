@@ -52,7 +52,7 @@ def test_table_cells_from_records(tmp_path):
     assert copies == ["sohn14_t1_mrbm_cdpl_seed0.json", "sohn14_t1_mrbm_pcd_seed0.json",
                       "sohn14_t1_mrbm_pcd_seed1.json"]
     assert "[run.json](runs/t1_digits/sohn14_t1_mrbm_pcd_seed1.json)" in text and "`abc123`" in text
-    assert "different data" in text
+    assert "ours is different data" in text
 
 
 def test_digits_sweep_end_to_end_writes_table_and_figure(tmp_path):

@@ -119,14 +119,20 @@ def data_section(records: list[dict], paper: dict) -> list[str]:
     lines = ["## Data and training", "",
              f"- dataset: `{data['dataset']}`; split sizes {data['split_sizes']}"
              + (f"; **{data['note']}**" if data.get("note") else ""),
-             f"- paper's data: {paper.get('data', '?')}"
-             + ("" if data["dataset"].startswith("mnist") and not data.get("note") else
-                " — **these results are on different data; compare the ordering of models, not the numbers**"),
+             f"- paper's data: {paper.get('data', '?')}" + same_data_warning(data),
              f"- epochs: {', '.join(map(str, epochs))}; batch size {cfg['dataset'].get('batch_size')}; "
              f"hidden units {cfg['model'].get('n_hidden')}",
              "- source files (sha256): " + "; ".join(f"`{Path(p).name}` {h[:16]}…"
                                                       for p, h in data["source_files"].items()), ""]
     return lines
+
+
+def same_data_warning(data: dict) -> str:
+    if data.get("note"):
+        return " — **ours is a subset or variant of it (see above): compare the ordering of models, not the numbers**"
+    if data["dataset"].startswith("mnist"):
+        return ""
+    return " — **ours is different data: compare the ordering of models, not the numbers**"
 
 
 def provenance_section(linked: list) -> list[str]:
