@@ -1,0 +1,19 @@
+"""What a datamodule tells models about each of its modalities."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+
+
+@dataclass(frozen=True)
+class Modality:
+    name: str
+    shape: tuple[int, ...]  # per-example shape (e.g. (28, 14) for an MNIST half)
+    likelihood: str  # bernoulli | gaussian | categorical
+
+    @property
+    def dim(self) -> int:
+        return math.prod(self.shape)

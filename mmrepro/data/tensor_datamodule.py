@@ -1,0 +1,114 @@
+"""The data interface every dataset implements: splits held as tensors on the training device,
+minibatches taken by index (one randperm per epoch, one gather per batch; no per-sample Python,
+no DataLoader workers on the hot path)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmrepro.data.modalities import Modality
+from mmrepro.errors import check_choice, check_range
+
+BINARIZE = ("none", "threshold", "bernoulli_fixed")
+SPLITS = ("train", "val", "test")
+
+
+def binarize(x: np.ndarray, mode: str, seed: int) -> np.ndarray:
+    """Grey values in [0, 1] -> as-is ("none"), x >= 0.5 ("threshold"), or one seeded Bernoulli
+    draw ("bernoulli_fixed"). Per-minibatch resampling is a training choice of the model."""
+    if mode == "none":
+        return x
+    if mode == "threshold":
+        return (x >= 0.5).astype(x.dtype)
+    return (np.random.default_rng(seed).random(x.shape) < x).astype(x.dtype)
+
+
+class IndexBatches:
+    """Iterates minibatches of a dict of equally long tensors by index. With world_size > 1, each
+    rank takes every world_size-th index of the same permutation (ranks share the seed)."""
+
+    def __init__(self, tensors: dict[str, Tensor], batch_size: int, shuffle: bool, drop_last: bool,
+                 rank: int = 0, world_size: int = 1):
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.rank, self.world_size = rank, world_size
+        n = next(iter(tensors.values())).shape[0] // world_size
+        self.n = n
+        self.device = next(iter(tensors.values())).device
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        total = self.n * self.world_size
+        order = torch.randperm(total, device=self.device) if self.shuffle else torch.arange(total, device=self.device)
+        order = order[self.rank::self.world_size]
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield {k: t[idx] for k, t in self.tensors.items()}
+
+
+class TensorDataModule(L.LightningDataModule):
+    """Base of every dataset. Subclasses define `name`, `modalities`, `load()` (returning
+    {split: {modality or "label": numpy array}}) and `source_files()`."""
+
+    name: str = "?"
+    modalities: list[Modality] = []
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size = check_range("batch_size", batch_size, 1, integer=True)
+        self._splits: dict[str, dict[str, Tensor]] | None = None
+
+    # --- to implement -------------------------------------------------------------------------
+    def load(self) -> dict[str, dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def source_files(self) -> list[Path]:
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------------------
+    @staticmethod
+    def check_binarize(mode: str) -> str:
+        return check_choice("binarize", mode, BINARIZE)
+
+    def setup(self, stage: str | None = None) -> None:
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if self._splits is None:
+            self._splits = {s: {k: torch.as_tensor(a) for k, a in arrays.items()} for s, arrays in self.load().items()}
+        self._splits = {s: {k: t.to(device) for k, t in d.items()} for s, d in self._splits.items()}
+
+    def split(self, name: str) -> dict[str, Tensor]:
+        if self._splits is None:
+            self.setup()
+        return self._splits[name]
+
+    def train_dataloader(self) -> IndexBatches:
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return IndexBatches(self.split("train"), self.batch_size, shuffle=True, drop_last=True,
+                            rank=rank, world_size=world)
+
+    def identity(self) -> dict:
+        """Which data a run used: name, split sizes, sha256 of every source file."""
+        return {
+            "dataset": self.name,
+            "split_sizes": {s: int(next(iter(self.split(s).values())).shape[0]) for s in SPLITS if s in self._splits},
+            "source_files": {str(p): sha256(p) for p in self.source_files()},
+        }
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
