@@ -12,7 +12,6 @@ from mmrepro.objectives.multi_prediction import MultiPrediction
 from mmrepro.objectives.pcd import PersistentCD
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     """Exact comparisons need float64; restored afterwards so other test modules are unaffected."""

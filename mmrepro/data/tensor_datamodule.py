@@ -31,11 +31,14 @@ def binarize(x: np.ndarray, mode: str, seed: int) -> np.ndarray:
 
 class IndexBatches:
     """Iterates minibatches of a dict of equally long tensors by index. With world_size > 1, each
-    rank takes every world_size-th index of the same permutation (ranks share the seed)."""
+    rank takes every world_size-th index of the same permutation (ranks share the seed).
+    resample: keys whose grey values are replaced by a fresh Bernoulli draw in every batch (each
+    example is visited once per epoch, so this is a re-binarisation per epoch, done on device)."""
 
     def __init__(self, tensors: dict[str, Tensor], batch_size: int, shuffle: bool, drop_last: bool,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, resample: tuple[str, ...] = ()):
         self.tensors = tensors
+        self.resample = tuple(resample)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -53,7 +56,10 @@ class IndexBatches:
         order = order[self.rank::self.world_size]
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield {k: t[idx] for k, t in self.tensors.items()}
+            batch = {k: t[idx] for k, t in self.tensors.items()}
+            for k in self.resample:
+                batch[k] = torch.rand_like(batch[k]).lt_(batch[k])
+            yield batch
 
 
 class TensorDataModule(L.LightningDataModule):
@@ -62,6 +68,7 @@ class TensorDataModule(L.LightningDataModule):
 
     name: str = "?"
     modalities: list[Modality] = []
+    resample_train: tuple[str, ...] = ()  # modalities re-binarised in every training batch
 
     def __init__(self, batch_size: int):
         super().__init__()
@@ -95,7 +102,21 @@ class TensorDataModule(L.LightningDataModule):
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
         return IndexBatches(self.split("train"), self.batch_size, shuffle=True, drop_last=True,
-                            rank=rank, world_size=world)
+                            rank=rank, world_size=world, resample=self.resample_train)
+
+    def summary(self) -> str:
+        """Human-readable description: files, splits, modalities, label counts."""
+        lines = [f"dataset {self.name}"]
+        for p in self.source_files():
+            lines.append(f"  file {p} ({p.stat().st_size:,} bytes)")
+        for m in self.modalities:
+            lines.append(f"  modality {m.name}: shape {m.shape}, {m.likelihood}")
+        for s in SPLITS:
+            if s in self._splits:
+                d = self._splits[s]
+                counts = torch.bincount(d["label"].cpu()).tolist() if "label" in d else []
+                lines.append(f"  split {s}: {len(next(iter(d.values()))):,} examples; label counts {counts}")
+        return "\n".join(lines)
 
     def identity(self) -> dict:
         """Which data a run used: name, split sizes, sha256 of every source file."""

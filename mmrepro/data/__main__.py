@@ -1,0 +1,29 @@
+"""python -m mmrepro.data dataset=<name> [dataset.key=value ...]: what a dataset holds (files,
+splits, modalities, label counts), or the one-line error saying what is missing and where to get it."""
+
+import sys
+
+from hydra import compose, initialize_config_dir
+
+from mmrepro import CONFIG_DIR
+from mmrepro.errors import MmreproError
+from mmrepro.train import build, check_group_overrides
+
+
+def main(argv: list[str]) -> int:
+    try:
+        check_group_overrides(argv)
+        overrides = [a for a in argv if a.startswith("dataset")]
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides)
+        dm = build("dataset", cfg.dataset)
+        dm.setup()
+        print(dm.summary())
+        return 0
+    except MmreproError as e:
+        print(f"mmrepro: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
