@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from mmrepro.data import mnist
+from mmrepro.data.matfile import load_mat
 from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
 from mmrepro.errors import DataError, check_choice, check_range
@@ -114,30 +115,23 @@ class MNIST2View(TensorDataModule):
         return out
 
     def load_mat(self) -> dict[str, dict[str, np.ndarray]]:
-        import scipy.io
-
         if not self.mat_file.exists():
             raise DataError(f"MNIST.mat file {self.mat_file} is missing: it is distributed with the VCCA code of "
                             f"Wang et al. (createMNIST.m); point dataset.root / dataset.mat_file at it, "
                             f"or use dataset.source=build")
-        try:
-            mat = scipy.io.loadmat(self.mat_file)
-        except Exception as e:
-            raise DataError(f"MNIST.mat file {self.mat_file} cannot be read ({type(e).__name__}: {e})") from None
+        mat = load_mat(self.mat_file, [k for keys in MAT_KEYS.values() for k in keys], "MNIST.mat")
         out = {}
         for split, (k1, k2, kl) in MAT_KEYS.items():
-            missing = [k for k in (k1, k2, kl) if k not in mat]
-            if missing:
-                raise DataError(f"MNIST.mat file {self.mat_file} lacks the variable(s) {', '.join(missing)}")
-            v1, v2, lab = mat[k1], mat[k2], np.asarray(mat[kl]).reshape(-1)
+            v1, v2, lab = mat[k1], mat[k2], mat[kl].reshape(-1)
             for k, v in ((k1, v1), (k2, v2)):
                 if v.ndim != 2 or v.shape[1] != 784 or v.shape[0] != len(lab):
                     raise DataError(f"MNIST.mat file {self.mat_file}: {k} has shape {v.shape}, expected ({len(lab)}, 784)")
             if lab.min() < 1 or lab.max() > 10:
                 raise DataError(f"MNIST.mat file {self.mat_file}: {kl} holds {lab.min()}..{lab.max()}, expected 1..10")
-
-            def row_major(v):  # MATLAB column-major 28x28 -> our row-major flattening
-                return np.ascontiguousarray(v.reshape(-1, 28, 28).transpose(0, 2, 1).reshape(-1, 784), dtype=np.float32)
-
             out[split] = {"rotated": row_major(v1), "noisy": row_major(v2), "label": (lab % 10).astype(np.int64)}
         return out
+
+
+def row_major(v: np.ndarray) -> np.ndarray:
+    """MATLAB column-major flattened 28x28 rows -> our row-major flattening."""
+    return np.ascontiguousarray(v.reshape(-1, 28, 28).transpose(0, 2, 1).reshape(-1, 784), dtype=np.float32)
