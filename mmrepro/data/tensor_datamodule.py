@@ -36,9 +36,10 @@ class IndexBatches:
     example is visited once per epoch, so this is a re-binarisation per epoch, done on device)."""
 
     def __init__(self, tensors: dict[str, Tensor], batch_size: int, shuffle: bool, drop_last: bool,
-                 rank: int = 0, world_size: int = 1, resample: tuple[str, ...] = ()):
+                 rank: int = 0, world_size: int = 1, resample: tuple[str, ...] = (), resolve=None):
         self.tensors = tensors
         self.resample = tuple(resample)
+        self.resolve = resolve or (lambda batch: batch)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -56,7 +57,7 @@ class IndexBatches:
         order = order[self.rank::self.world_size]
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            batch = {k: t[idx] for k, t in self.tensors.items()}
+            batch = self.resolve({k: t[idx] for k, t in self.tensors.items()})
             for k in self.resample:
                 batch[k] = torch.rand_like(batch[k]).lt_(batch[k])
             yield batch
@@ -69,15 +70,23 @@ class TensorDataModule(L.LightningDataModule):
     name: str = "?"
     modalities: list[Modality] = []
     resample_train: tuple[str, ...] = ()  # modalities re-binarised in every training batch
+    # Paired datasets keep each image once in a base table and hold, per example, its row in that
+    # table: lookups = {modality: (base table, index key)}; resolve() gathers them per batch.
+    lookups: dict[str, tuple[str, str]] = {}
 
     def __init__(self, batch_size: int):
         super().__init__()
         self.batch_size = check_range("batch_size", batch_size, 1, integer=True)
         self._splits: dict[str, dict[str, Tensor]] | None = None
+        self._bases: dict[str, Tensor] = {}
 
     # --- to implement -------------------------------------------------------------------------
     def load(self) -> dict[str, dict[str, np.ndarray]]:
         raise NotImplementedError
+
+    def load_bases(self) -> dict[str, np.ndarray]:
+        """Base tables for `lookups` (paired datasets only), called after load()."""
+        return {}
 
     def source_files(self) -> list[Path]:
         raise NotImplementedError
@@ -91,18 +100,34 @@ class TensorDataModule(L.LightningDataModule):
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         if self._splits is None:
             self._splits = {s: {k: torch.as_tensor(a) for k, a in arrays.items()} for s, arrays in self.load().items()}
+            self._bases = {k: torch.as_tensor(a) for k, a in self.load_bases().items()}
         self._splits = {s: {k: t.to(device) for k, t in d.items()} for s, d in self._splits.items()}
+        self._bases = {k: t.to(device) for k, t in self._bases.items()}
+
+    def resolve(self, rows: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Rows of a split with every looked-up modality gathered from its base table."""
+        if not self.lookups:
+            return rows
+        out = dict(rows)
+        for name, (base, key) in self.lookups.items():
+            out[name] = self._bases[base][rows[key]]
+        return out
 
     def split(self, name: str) -> dict[str, Tensor]:
+        """The rows of a split (for paired datasets: indices into the base tables; see resolve)."""
         if self._splits is None:
             self.setup()
         return self._splits[name]
+
+    def rows(self, name: str, start: int, stop: int) -> dict[str, Tensor]:
+        """Examples start..stop of a split with every modality present (resolved)."""
+        return self.resolve({k: t[start:stop] for k, t in self.split(name).items()})
 
     def train_dataloader(self) -> IndexBatches:
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
         return IndexBatches(self.split("train"), self.batch_size, shuffle=True, drop_last=True,
-                            rank=rank, world_size=world, resample=self.resample_train)
+                            rank=rank, world_size=world, resample=self.resample_train, resolve=self.resolve)
 
     def summary(self) -> str:
         """Human-readable description: files, splits, modalities, label counts."""

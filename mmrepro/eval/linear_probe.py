@@ -38,12 +38,11 @@ class SVMQueryProbe:
             if not parts or any(p not in modality_names for p in parts) or len(set(parts)) != len(parts):
                 raise ConfigError("eval.queries", f"unknown query {q!r}; allowed: {', '.join(allowed)}")
 
-    def features(self, model, split: dict, observed: list[str]) -> tuple[np.ndarray, dict]:
-        n = next(iter(split.values())).shape[0]
+    def features(self, model, datamodule, split: str, observed: list[str]) -> tuple[np.ndarray, dict]:
+        n = len(datamodule.split(split)["label"])
         hs, inferred = [], {}
         for i in range(0, n, self.chunk_size):
-            chunk = {k: t[i:i + self.chunk_size] for k, t in split.items()}
-            h, missing = model.infer(chunk, observed)
+            h, missing = model.infer(datamodule.rows(split, i, i + self.chunk_size), observed)
             hs.append(h.float().cpu())
             for name, p in missing.items():
                 inferred.setdefault(name, []).append(p.float().cpu())
@@ -53,10 +52,9 @@ class SVMQueryProbe:
         names = [m.name for m in datamodule.modalities]
         self.check_queries(names)
         model.eval()
-        train, val, test = (datamodule.split(s) for s in ("train", "val", "test"))
-        f_train, _ = self.features(model, train, names)
-        f_val, _ = self.features(model, val, names)
-        y_train, y_val = train["label"].cpu().numpy(), val["label"].cpu().numpy()
+        f_train, _ = self.features(model, datamodule, "train", names)
+        f_val, _ = self.features(model, datamodule, "val", names)
+        y_train, y_val = (datamodule.split(s)["label"].cpu().numpy() for s in ("train", "val"))
         val_error = {}
         for C in self.C_grid:
             svm = LinearSVC(C=C, max_iter=self.max_iter).fit(f_train, y_train)
@@ -64,15 +62,16 @@ class SVMQueryProbe:
         best_C = min(self.C_grid, key=lambda c: (val_error[c], c))
         svm = LinearSVC(C=best_C, max_iter=self.max_iter).fit(np.concatenate([f_train, f_val]),
                                                                np.concatenate([y_train, y_val]))
-        y_test = test["label"].cpu().numpy()
+        y_test = datamodule.split("test")["label"].cpu().numpy()
         metrics = {"svm/best_C": best_C, "svm/val_error_at_best_C": 100 * val_error[best_C]}
         figure = self._figure_rows(y_test)
+        shown = datamodule.resolve({k: t[torch.as_tensor(figure, device=t.device)] for k, t in datamodule.split("test").items()})
         samples = {"label": y_test[figure]}
         for name in names:
-            samples[f"truth/{name}"] = test[name][figure].cpu().numpy()
+            samples[f"truth/{name}"] = shown[name].cpu().numpy()
         for q in self.queries:
             observed = q.split("+")
-            f_test, inferred = self.features(model, test, observed)
+            f_test, inferred = self.features(model, datamodule, "test", observed)
             metrics[f"test_error/{q}"] = 100 * float((svm.predict(f_test) != y_test).mean())
             for name, p in inferred.items():
                 samples[f"inferred_from/{q}/{name}"] = p[figure]
