@@ -45,7 +45,8 @@ def parse_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     for i, line in enumerate(lines[2:], start=3):
         parts = re.split(r"\s+", line.strip())
         if len(parts) != N_ATTRIBUTES + 1 or any(v not in ("-1", "1") for v in parts[1:]):
-            raise DataError(f"CelebA file {path} line {i} is corrupt: expected a file name and {N_ATTRIBUTES} values in {{-1, 1}}")
+            raise DataError(f"CelebA file {path} line {i} is corrupt: expected a file name and {N_ATTRIBUTES} values "
+                            f"in {{-1, 1}}")
         files.append(parts[0])
         values.append([int(v) for v in parts[1:]])
     if int(lines[0]) != len(files):
@@ -112,7 +113,8 @@ class CelebA(TensorDataModule):
     def images(self, files: list[str]) -> np.ndarray:
         """uint8 (N, 3, size, size), decoded once and cached."""
         key = {"files": {p.name: sha256(p) for p in self.source_files()}, "n": len(files), "size": self.size, "crop": self.crop}
-        cache = self.folder / "mmrepro" / f"celeba-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.npz"
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        cache = self.folder / "mmrepro" / f"celeba-{digest}.npz"
         if cache.exists():
             with np.load(cache) as f:
                 return f["images"]
