@@ -18,13 +18,12 @@ files, the image count and every parameter).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from mmrepro.data.cache import cache_file, save_npz
 from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
 from mmrepro.errors import DataError, check_choice, check_range
@@ -113,8 +112,7 @@ class CelebA(TensorDataModule):
     def images(self, files: list[str]) -> np.ndarray:
         """uint8 (N, 3, size, size), decoded once and cached."""
         key = {"files": {p.name: sha256(p) for p in self.source_files()}, "n": len(files), "size": self.size, "crop": self.crop}
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        cache = self.folder / "mmrepro" / f"celeba-{digest}.npz"
+        cache = cache_file(self.folder / "mmrepro", "celeba", key)
         if cache.exists():
             with np.load(cache) as f:
                 return f["images"]
@@ -134,8 +132,5 @@ class CelebA(TensorDataModule):
                                 f"{SOURCE}") from None
             except OSError as e:
                 raise DataError(f"CelebA image {path} is corrupt: {e}") from None
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=out)
-        tmp.replace(cache)
+        save_npz(cache, {"images": out})
         return out

@@ -16,8 +16,6 @@ Rotation: bilinear (torch grid_sample), zeros outside the image.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from mmrepro.data import mnist
+from mmrepro.data.cache import cache_file, load_splits, save_splits
 from mmrepro.data.matfile import load_mat
 from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
@@ -90,8 +89,7 @@ class MNIST2View(TensorDataModule):
     def cache_path(self) -> Path:
         key = {"files": {p.name: sha256(p) for p in mnist.source_files(self.root)}, "seed": self.seed,
                "max_angle": self.max_angle, "val_size": self.val_size, "version": 1}
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return self.root / "mnist_2view" / f"mnist_2view-{digest}.npz"
+        return cache_file(self.root / "mnist_2view", "mnist_2view", key)
 
     def load(self) -> dict[str, dict[str, np.ndarray]]:
         if self.source == "vcca_mat":
@@ -99,8 +97,7 @@ class MNIST2View(TensorDataModule):
         data = mnist.load_mnist(self.root, self.download)
         cache = self.cache_path()
         if cache.exists():
-            with np.load(cache) as f:
-                return {s: {k.split("/", 1)[1]: f[k] for k in f.files if k.startswith(s + "/")} for s in ("train", "val", "test")}
+            return load_splits(cache)
         (x, y), (x_test, y_test) = data["train"], data["test"]
         if self.val_size >= len(x):
             raise DataError(f"{self.root}: {len(x)} training images, fewer than dataset.val_size={self.val_size} + 1")
@@ -108,10 +105,7 @@ class MNIST2View(TensorDataModule):
         parts = {"train": (x[:n], y[:n]), "val": (x[n:], y[n:]), "test": (x_test, y_test)}
         out = {s: two_views(im / np.float32(255), lab, self.seed + i, self.max_angle)
                for i, (s, (im, lab)) in enumerate(parts.items())}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"{s}/{k}": v for s, d in out.items() for k, v in d.items()})
-        tmp.replace(cache)
+        save_splits(cache, out)
         return out
 
     def load_mat(self) -> dict[str, dict[str, np.ndarray]]:

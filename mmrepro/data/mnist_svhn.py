@@ -13,13 +13,12 @@ themselves (disjoint from training). `max_pairs` subsamples pairs per split (CMM
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from mmrepro.data import mnist, svhn
+from mmrepro.data.cache import cache_file, load_splits, save_splits
 from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
 from mmrepro.errors import DataError, check_range
@@ -85,13 +84,9 @@ class MNISTSVHN(TensorDataModule):
         self.extend_bases()
         cache = self.cache_path()
         if cache.exists():
-            with np.load(cache) as f:
-                return {sp: {k.split("/", 1)[1]: f[k] for k in f.files if k.startswith(sp + "/")} for sp in self.base_rows}
+            return load_splits(cache)
         out = {sp: self.pair_split(sp, np.random.default_rng(self.seed + i)) for i, sp in enumerate(self.base_rows)}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"{sp}/{k}": v for sp, d in out.items() for k, v in d.items()})
-        tmp.replace(cache)
+        save_splits(cache, out)
         return out
 
     def extend_bases(self) -> None:
@@ -106,17 +101,13 @@ class MNISTSVHN(TensorDataModule):
         limit = self.max_pairs.get(split)
         if limit is not None and limit < len(keep):
             keep = np.sort(rng.choice(len(keep), size=limit, replace=False))
-        out = {f"{key}": idx[keep] for (_, (_, key)), idx in zip(self.lookup_items(), index)}
+        out = {key: idx[keep] for (_, key), idx in zip(self.lookups.values(), index)}
         out["label"] = self.base_labels[self.sources[0]][index[0][keep]]
         return out
-
-    def lookup_items(self):
-        return list(self.lookups.items())
 
     def load_bases(self) -> dict[str, np.ndarray]:
         return self.base
 
     def cache_path(self) -> Path:
         key = {"dataset": self.name, "files": {p.name: sha256(p) for p in self.source_files()}, **self.params(), "version": 1}
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        return self.root / self.name / f"{self.name}-pairs-{digest}.npz"
+        return cache_file(self.root / self.name, f"{self.name}-pairs", key)
