@@ -139,8 +139,8 @@ class TensorDataModule(L.LightningDataModule):
         for s in SPLITS:
             if s in self._splits:
                 d = self._splits[s]
-                counts = torch.bincount(d["label"].cpu()).tolist() if "label" in d else []
-                lines.append(f"  split {s}: {len(next(iter(d.values()))):,} examples; label counts {counts}")
+                counts = f"; label counts {torch.bincount(d['label'].cpu()).tolist()}" if "label" in d else ""
+                lines.append(f"  split {s}: {len(next(iter(d.values()))):,} examples{counts}")
         return "\n".join(lines)
 
     def identity(self) -> dict:
