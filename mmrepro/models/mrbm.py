@@ -17,8 +17,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from mmrepro.errors import ConfigError, TrainingDiverged, check_choice, check_range
+from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.multimodal_rbm import MEAN_FIELD_INITS, MultimodalRBM, sample_bernoulli
+from mmrepro.models.guards import check_finite_loss
 
 
 class MRBMModule(L.LightningModule):
@@ -97,7 +98,7 @@ class MRBMModule(L.LightningModule):
             for p in self.rbm.parameters():
                 dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
         self.optimizers().step()
-        self._check_finite(out["loss"])
+        check_finite_loss(self, out["loss"], "model.optim.lr")
         if self.global_step % self.trainer.log_every_n_steps == 0:  # self.log costs ~5% of a PCD step
             self.log("train/loss", out["loss"], prog_bar=True, batch_size=v.shape[0])
 
@@ -107,14 +108,6 @@ class MRBMModule(L.LightningModule):
             return
         self.hidden_mean_avg.mul_(s["damping"]).add_(hidden_mean, alpha=1 - s["damping"])
         self.rbm.b.grad += s["cost"] * (self.hidden_mean_avg - s["target"])
-
-    def _check_finite(self, loss: Tensor) -> None:
-        value = float(loss)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise TrainingDiverged(
-                f"training loss became {value} at step {self.global_step} (epoch {self.current_epoch}); "
-                f"last finite loss {self.last_finite_loss:.6g}; lower model.optim.lr")
-        self.last_finite_loss = value
 
     # --- inference (Eq. 6 with every modality, Eq. 8 with one missing) -------------------------
     @torch.no_grad()
