@@ -104,17 +104,8 @@ def test_bernoulli_modality_on_data_outside_unit_interval_is_refused(tmp_path):
         one_step(dm)
 
 
-def dataset_fixtures(tmp_path):
-    from mmrepro.data.celeba import CelebA
-    from mmrepro.data.digits_halves import DigitsHalves
-    from mmrepro.data.mir_flickr import MIRFlickr
-    from mmrepro.data.mnist3 import MNIST3
-    from mmrepro.data.mnist_2view import MNIST2View
-    from mmrepro.data.mnist_halves import MNISTHalves
-    from mmrepro.data.mnist_label import MNISTLabel
-    from mmrepro.data.mnist_svhn import MNISTSVHN
-    from mmrepro.data.mnist_svhn_text import MNISTSVHNText
-    from mmrepro.data.xrmb import XRMB
+def dataset_fixtures(tmp_path) -> dict[str, dict]:
+    """Per dataset config, the overrides that point it at files written here in its source format."""
     from tests.conftest import write_mnist_raw
     from tests.test_celeba import write_synthetic_celeba
     from tests.test_mir_flickr import write_synthetic_flickr
@@ -122,34 +113,42 @@ def dataset_fixtures(tmp_path):
     from tests.test_xrmb import write_synthetic_xrmb
 
     mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
-    svhn = tmp_path / "svhn"
-    write_synthetic_svhn(svhn)
+    write_synthetic_svhn(tmp_path / "svhn")
     write_synthetic_xrmb(tmp_path / "xrmb")
     write_synthetic_flickr(tmp_path / "flickr")
     write_synthetic_celeba(tmp_path / "celeba")
-    pair = {"root": str(mnist), "svhn_root": str(svhn), "download": False, "val_size": 100, "data_multiplications": 2,
-            "batch_size": 16}
+    mnist_files = {"root": mnist, "download": "false", "batch_size": 16}
+    pairs = {**mnist_files, "svhn_root": tmp_path / "svhn", "val_size": 100, "data_multiplications": 2}
     return {
-        "digits_halves": lambda: DigitsHalves(batch_size=16),
-        "mnist_halves": lambda: MNISTHalves(root=str(mnist), download=False, val_size=100, batch_size=16),
-        "mnist_label": lambda: MNISTLabel(root=str(mnist), download=False, split="code", batch_size=16),
-        "mnist_2view": lambda: MNIST2View(root=str(mnist), download=False, val_size=100, batch_size=16),
-        "mnist_svhn": lambda: MNISTSVHN(**pair),
-        "mnist3": lambda: MNIST3(**pair),
-        "mnist_svhn_text": lambda: MNISTSVHNText(**pair),
-        "xrmb": lambda: XRMB(root=str(tmp_path / "xrmb"), batch_size=16),
-        "mir_flickr": lambda: MIRFlickr(root=str(tmp_path / "flickr"), batch_size=8),
-        "celeba": lambda: CelebA(root=str(tmp_path / "celeba"), batch_size=8),
+        "digits_halves": {"batch_size": 16},
+        "mnist_halves": {**mnist_files, "val_size": 100},
+        "mnist_label": {**mnist_files, "split": "code"},
+        "mnist_2view": {**mnist_files, "val_size": 100},
+        "mnist_svhn": pairs,
+        "mnist3": pairs,
+        "mnist_svhn_text": pairs,
+        "xrmb": {"root": tmp_path / "xrmb", "batch_size": 16},
+        "mir_flickr": {"root": tmp_path / "flickr", "batch_size": 8},
+        "celeba": {"root": tmp_path / "celeba", "batch_size": 8},
     }
 
 
-def test_every_dataset_feeds_one_training_step(tmp_path):
-    from mmrepro.train import group_options
+def test_every_dataset_is_summarised_by_the_data_cli_and_feeds_one_training_step(tmp_path, capsys):
+    from hydra import compose, initialize_config_dir
+
+    from mmrepro import CONFIG_DIR
+    from mmrepro.data.__main__ import main as data_cli
+    from mmrepro.train import build, group_options
 
     fixtures = dataset_fixtures(tmp_path)
     assert sorted(fixtures) == group_options("dataset")  # every dataset config is covered
-    for name, make in fixtures.items():
-        dm = make()
-        assert dm.name == name  # the config's name is the datamodule's
+    for name, values in fixtures.items():
+        overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in values.items()]
+        assert data_cli(overrides) == 0, name
+        out = capsys.readouterr().out
+        assert f"dataset {name}" in out and "split train:" in out and "modality" in out
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            dm = build("dataset", compose(config_name="config", overrides=overrides).dataset)
+        assert dm.name == name
         dm.setup()
         one_step(dm)

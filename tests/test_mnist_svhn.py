@@ -115,3 +115,6 @@ def test_missing_svhn_file_names_the_file_the_source_and_the_key(tmp_path):
     scipy.io.savemat(tmp_path / "bad" / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 4), np.uint8), "y": np.zeros((4, 1))})
     with pytest.raises(DataError, match="y holds 0..0, expected integers 1..10"):
         MNISTSVHN(root=str(tmp_path / "mnist"), svhn_root=str(tmp_path / "bad"), download=False, val_size=100).setup()
+    scipy.io.savemat(tmp_path / "bad" / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 4), np.float64), "y": np.ones((4, 1))})
+    with pytest.raises(DataError, match=r"X is float64 of shape \(32, 32, 3, 4\), expected uint8"):
+        MNISTSVHN(root=str(tmp_path / "mnist"), svhn_root=str(tmp_path / "bad"), download=False, val_size=100).setup()
