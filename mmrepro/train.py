@@ -16,7 +16,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from mmrepro import CONFIG_DIR
@@ -43,6 +43,37 @@ def build(group: str, node: DictConfig, **kwargs):
         raise
     except ConfigError as e:
         raise e.under(group) from None
+
+
+class RecordModelTarget(Callback):
+    """Stores the model's _target_ in every checkpoint, so a checkpoint of another model is refused."""
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["mmrepro_model"] = self.target
+
+
+def load_weights(model, path: Path, target: str) -> None:
+    """init_from=<checkpoint>: start from (or, with trainer.max_epochs=0, evaluate) saved weights
+    of the same model with the same settings."""
+    if not path.is_file():
+        raise ConfigError("init_from", f"{path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ConfigError("init_from", f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    saved = ckpt.get("mmrepro_model") if isinstance(ckpt, dict) else None
+    if saved != target:
+        raise ConfigError("init_from", f"{path} holds a checkpoint of model {saved or '(not an mmrepro run)'}, "
+                          f"but this run's model is {target}; allowed: a checkpoint of {target}")
+    state, own = ckpt["state_dict"], model.state_dict()
+    differ = sorted(k for k in set(state) | set(own) if k not in state or k not in own or state[k].shape != own[k].shape)
+    if differ:
+        raise ConfigError("init_from", f"{path} was saved with other model settings: {len(differ)} tensors differ "
+                          f"(e.g. {differ[0]}); use the settings of the run that saved it")
+    model.load_state_dict(state)
 
 
 def resumed_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
@@ -100,10 +131,14 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float) -> dict:
     evaluator = build("eval", cfg.eval)
     evaluator.check_queries([m.name for m in datamodule.modalities])
     model = build("model", cfg.model, modalities=datamodule.modalities)
+    if cfg.get("init_from"):
+        load_weights(model, Path(cfg.init_from), cfg.model._target_)
     datamodule.setup()  # read and check the data before any training starts
     logger = build("logger", cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
-    callbacks = [checkpoints] + ([RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else [])
+    callbacks = [checkpoints, RecordModelTarget(cfg.model._target_)]
+    if cfg.trainer.get("enable_progress_bar"):
+        callbacks.append(RichProgressBar(leave=True))
     trainer = build("trainer", cfg.trainer, logger=logger, default_root_dir=str(run_dir), callbacks=callbacks)
     ckpt = run_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)

@@ -24,3 +24,25 @@ def test_pcd_flops_per_sample_equal_five_visible_by_hidden_products(datamodule):
 def test_other_objectives_run_through_the_timed_training_path(datamodule, name):
     r = bench.bench_objective(name, datamodule, steps=1, warmup=1, repeats=1)
     assert r["flops_per_sample"] > 5 * 2 * 784 * 1024 and r["samples_per_s"] > 0
+
+
+def test_jmvae_forward_flops_equal_the_sec_4_2_architecture_and_the_bench_paths_run(mnist_root):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mmrepro.data.mnist_label import MNISTLabel
+
+    dm = MNISTLabel(root=str(mnist_root), download=False, split="code", batch_size=20)
+    dm.setup()
+    module = bench.jmvae_module(dm.modalities)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module.loss_terms(dm.rows("train", 0, 20), 1.0)
+    h, z, x, w = 512, 64, 784, 10
+    macs = (x * h + h * h + w * h + h * h + 2 * h * 2 * z          # joint encoder: two towers, shared Gaussian head
+            + x * h + h * h + 2 * h * z + w * h + h * h + 2 * h * z  # unimodal encoders q(z|x), q(z|w)
+            + z * h + 2 * h * h + h * x + z * h + 2 * h * h + h * w)  # decoders p(x|z), p(w|z)
+    assert counter.get_total_flops() == 2 * macs * 20
+    train = bench.bench_jmvae(dm, steps=2, warmup=1, repeats=1)
+    assert 2 * 2 * macs < train["flops_per_sample"] <= 3 * 2 * macs and 0 < train["data_share"]
+    iw = bench.bench_iw_eval(dm, points=2, repeats=1, k=50, n_w=100)
+    assert iw["samples_per_s"] > 0 and iw["flops_per_sample"] > 0

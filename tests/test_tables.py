@@ -70,3 +70,26 @@ def test_digits_sweep_end_to_end_writes_table_and_figure(tmp_path):
 def test_unknown_table_is_a_one_line_error():
     result = run_cli("sohn99", "--variant", "x", module="mmrepro.tables")
     assert result.returncode == 2 and "unknown table 'sohn99'" in result.stderr
+
+
+def test_jmvae_sweeps_end_to_end_fill_tables_1_and_3_and_figures_3_and_7(tmp_path):
+    """The embedded JMVAE pipeline of `make table-jmvae16_t1_digits` / `table-jmvae16_f3_digits`, one
+    epoch: models sweep + alpha sweep -> Table 1 (every applicable cell filled), Table 3 from the same
+    records, Figure 7 from their generations, Figure 3 from a 2-d latent sweep."""
+    fast = ["trainer.max_epochs=1", "seed=0", "eval.k=2", "eval.n_w=2", "model.tower=[16]", "model.decoder=[16]",
+            "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs"]
+    for args in (["sweep=jmvae16_t1_digits"], ["sweep=jmvae16_t1_digits", "experiment=jmvae16_jmvae_kl",
+                                                "model.alpha=0.01,0.1,1.0"], ["sweep=jmvae16_f3_digits"]):
+        result = run_cli("-m", *args, *fast)
+        assert result.returncode == 0, result.stderr[-3000:]
+    for table in ("jmvae16_t1", "jmvae16_t3", "jmvae16_f3"):
+        built = run_cli(table, "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                        f"{tmp_path}/results", module="mmrepro.tables")
+        assert built.returncode == 0, built.stderr
+    out = tmp_path / "results" / "jmvae16"
+    t1, t3 = (out / "t1_digits.md").read_text(), (out / "t3_digits.md").read_text()
+    assert "not run" not in t1 + t3
+    assert t1.count("(n=1)") == 1 + 1 + 1 + 4 * 4   # VAE, CVAE, CMMA one bound each; JMVAE rows four
+    assert t3.count("(n=1)") == 4 and "-86.96" in t3   # paper value in the paper column
+    for png in ("f7_digits.png", "f3_digits.png"):
+        assert (out / png).stat().st_size > 5000

@@ -77,8 +77,8 @@ class IWLogLikelihood:
 
     @torch.no_grad()
     def save_figure_data(self, model, datamodule, run_dir: Path) -> None:
-        rows = datamodule.rows(self.split, 0, len(datamodule.split(self.split)["label"]))
-        if model.latent_dim == 2:
+        rows = datamodule.rows(self.split, 0, len(next(iter(datamodule.split(self.split).values()))))
+        if model.latent_dim == 2 and "label" in rows:
             np.savez(run_dir / "latents.npz", z=model.representation(rows).float().cpu().numpy(),
                      label=rows["label"].cpu().numpy())
         w = datamodule.modalities[1] if len(datamodule.modalities) > 1 else None
