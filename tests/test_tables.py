@@ -76,7 +76,7 @@ def test_jmvae_sweeps_end_to_end_fill_tables_1_and_3_and_figures_3_and_7(tmp_pat
     """The embedded JMVAE pipeline of `make table-jmvae16_t1_digits` / `table-jmvae16_f3_digits`, one
     epoch: models sweep + alpha sweep -> Table 1 (every applicable cell filled), Table 3 from the same
     records, Figure 7 from their generations, Figure 3 from a 2-d latent sweep."""
-    fast = ["trainer.max_epochs=1", "seed=0", "eval.k=2", "eval.n_w=2", "model.tower=[16]", "model.decoder=[16]",
+    fast = ["trainer.max_epochs=1", "seed=0", "eval.k=2", "eval.n_w=2",
             "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs"]
     for args in (["sweep=jmvae16_t1_digits"], ["sweep=jmvae16_t1_digits", "experiment=jmvae16_jmvae_kl",
                                                 "model.alpha=0.01,0.1,1.0"], ["sweep=jmvae16_f3_digits"]):

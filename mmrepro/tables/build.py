@@ -128,18 +128,23 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     return path
 
 
+def md(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return str(text).replace("|", "\\|")
+
+
 def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[str]:
-    header = ["Model"] + [f"{c['label']}: {h}" for c in spec["columns"] for h in ("paper", "ours")]
+    header = ["Model"] + [md(f"{c['label']}: {h}") for c in spec["columns"] for h in ("paper", "ours")]
     lines = ["## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in spec["rows"]:
         values = paper.get("values", {}).get(row.get("paper_key"), {})
-        cells = [row["label"]]
+        cells = [md(row["label"])]
         for c in spec["columns"]:
             if c["metric"] not in row.get("columns", [c["metric"] for c in spec["columns"]]):
                 cells += ["—", "—"]
                 continue
             cells.append(f"{values[c['metric']]:g}" if c["metric"] in values else "—")
-            cells.append(cell(by_row[row_key(row)], c["metric"], no_run))
+            cells.append(md(cell(by_row[row_key(row)], c["metric"], no_run)))
         lines.append("| " + " | ".join(cells) + " |")
     return lines + ["", f"Paper column: {paper.get('source', 'no paper value recorded')} ({paper.get('data', '')}). "
                     f"Ours: {spec.get('aggregate', 'mean ± sample std over seeds; n = seeds that finished')}. "
@@ -181,7 +186,7 @@ def provenance_section(linked: list) -> list[str]:
         hw = (r.get("environment") or {}).get("hardware", {})
         hardware = hw.get("gpu") or f"{hw.get('cpu', '?')} ({hw.get('torch_threads', '?')} threads)"
         wall = f"{r['wall_time_s']:.0f} s" if "wall_time_s" in r else "—"
-        lines.append(f"| {row['label']} | {r.get('seed')} | {r.get('status')} | `{commit}` | {hardware} | {wall} | "
+        lines.append(f"| {md(row['label'])} | {r.get('seed')} | {r.get('status')} | `{commit}` | {hardware} | {wall} | "
                      f"[run.json]({rel}) |")
     if not linked:
         lines.append("| — | — | not run | — | — | — | — |")
