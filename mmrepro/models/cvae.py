@@ -29,10 +29,7 @@ class CVAEModule(VariationalModule):
         return self.prior_net(batch)
 
     def decode(self, name, z, batch):
-        return self.decoders[name](self.cat_condition(z, batch))
-
-    def cat_condition(self, z, batch):
-        return torch.cat([z, batch[self.w].flatten(1).to(z.dtype)], 1)
+        return self.decoders[name](torch.cat([z, batch[self.w].flatten(1).to(z.dtype)], 1))
 
     def loss_terms(self, batch, beta):
         mu, logvar = self.enc(batch)

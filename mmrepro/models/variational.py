@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from mmrepro.errors import ConfigError, check_range
+from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.towers import ACTIVATIONS, Decoder, Encoder, conv_stack, is_image
 from mmrepro.models.guards import check_finite_loss
 from mmrepro.objectives.gaussian import log_normal
@@ -54,9 +54,7 @@ class VariationalModule(L.LightningModule):
         self.conv_channels = [check_range("conv_channels[]", c, 1, integer=True) for c in conv_channels]
         if not self.tower:
             raise ConfigError("tower", "needs at least one layer")
-        if activation not in ACTIVATIONS:
-            raise ConfigError("activation", f"unknown value {activation!r}; allowed: {', '.join(ACTIVATIONS)}")
-        self.activation = activation
+        self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.warmup_epochs = check_range("warmup_epochs", warmup_epochs, 0, integer=True)
         self.lr = check_range("lr", lr, 0, lo_inclusive=False)
         self.gan_weight = check_range("gan_weight", gan_weight, 0)
