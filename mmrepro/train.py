@@ -129,8 +129,8 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build("dataset", cfg.dataset)
     evaluator = build("eval", cfg.eval)
-    evaluator.check_queries([m.name for m in datamodule.modalities])
     model = build("model", cfg.model, modalities=datamodule.modalities)
+    evaluator.check(model, [m.name for m in datamodule.modalities])  # before any training
     if cfg.get("init_from"):
         load_weights(model, Path(cfg.init_from), cfg.model._target_)
     datamodule.setup()  # read and check the data before any training starts

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmrepro.data.celeba import CelebA
+from mmrepro.data.celeba import ATTRIBUTES, CelebA
 from mmrepro.errors import DataError
 
 N = 40
@@ -21,7 +21,7 @@ def write_synthetic_celeba(root, n=N, seed=0):
         pixels[60:160, 40:140] = rng.integers(0, 256, 3, dtype=np.uint8)  # a centred "face" block
         Image.fromarray(pixels).save(folder / "img_align_celeba" / name, quality=95)
     attrs = np.where(rng.random((n, 40)) < 0.3, 1, -1)
-    header = " ".join(f"Attr_{k}" for k in range(40))
+    header = " ".join(ATTRIBUTES)
     rows = [name + " " + " ".join(f"{v:2d}" for v in row) for name, row in zip(names, attrs)]  # "  1" / " -1" spacing
     (folder / "list_attr_celeba.txt").write_text(f"{n}\n{header}\n" + "\n".join(rows) + "\n")
     (folder / "list_eval_partition.txt").write_text("".join(f"{name} {0 if i < 30 else 1 if i < 35 else 2}\n"

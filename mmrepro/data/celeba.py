@@ -28,7 +28,14 @@ from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
 from mmrepro.errors import DataError, check_choice, check_range
 
-N_ATTRIBUTES = 40
+# line 2 of list_attr_celeba.txt, in file order
+ATTRIBUTES = (
+    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair Blond_Hair "
+    "Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup High_Cheekbones Male "
+    "Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks "
+    "Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace "
+    "Wearing_Necktie Young").split()
+N_ATTRIBUTES = len(ATTRIBUTES)
 SOURCE = "torchvision.datasets.CelebA(root, download=True) (or the CelebA site's Align&Cropped images and annotation files)"
 
 
@@ -103,10 +110,13 @@ class CelebA(TensorDataModule):
             n_test = round(len(files) * self.test_fraction)
             n_val = round((len(files) - n_test) * self.val_fraction)
             index = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+        self.attribute_names = names
         x = images.astype(np.float32) / 255
+        self.pixel_mean, self.pixel_std = np.zeros(x.shape[1:], np.float32), np.ones(x.shape[1:], np.float32)
         if self.normalize == "standardize":
-            mean, std = x[index["train"]].mean(0), np.maximum(x[index["train"]].std(0), 1e-3)
-            x = (x - mean) / std
+            self.pixel_mean = x[index["train"]].mean(0)
+            self.pixel_std = np.maximum(x[index["train"]].std(0), 1e-3)
+            x = (x - self.pixel_mean) / self.pixel_std
         return {s: {"image": x[i], "attributes": attributes[i].astype(np.float32)} for s, i in index.items() if len(i)}
 
     def images(self, files: list[str]) -> np.ndarray:

@@ -30,7 +30,7 @@ class SVMQueryProbe:
         self.n_figure_examples = check_range("n_figure_examples", n_figure_examples, 0, integer=True)
         self.chunk_size = chunk_size
 
-    def check_queries(self, modality_names: list[str]) -> None:
+    def check(self, model, modality_names: list[str]) -> None:
         """Every query is a '+'-joined non-empty subset of the dataset's modality names."""
         allowed = ["+".join(modality_names)] + list(modality_names)
         for q in self.queries:
@@ -50,7 +50,7 @@ class SVMQueryProbe:
 
     def __call__(self, model, datamodule, run_dir: Path) -> dict:
         names = [m.name for m in datamodule.modalities]
-        self.check_queries(names)
+        self.check(model, names)
         model.eval()
         f_train, _ = self.features(model, datamodule, "train", names)
         f_val, _ = self.features(model, datamodule, "val", names)

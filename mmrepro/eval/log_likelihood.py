@@ -9,7 +9,9 @@ chunks of about `rows_per_chunk` // k so that the k x points decoder batch is on
 k samples are reduced with logsumexp (never a Python loop over samples).
 
 Also saves, for the figures: latents.npz (Figure 3: the representation of each test point, when the
-latent is 2-d) and generated.npz (Figure 7: x generated from each one-hot w, for models that can).
+latent is 2-d), generated.npz (Figure 7: x generated from each one-hot w, for models that can), and
+with `faces` set (CelebA, JMVAE) faces_from_attributes.npz and attribute_edits.npz (Figures 4, 5;
+mmrepro/eval/face_attributes.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from mmrepro.errors import ConfigError, check_range
+from mmrepro.eval.face_attributes import FaceFigures
 
 
 def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -29,7 +32,7 @@ def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
 
 class IWLogLikelihood:
     def __init__(self, k: int = 1000, n_w: int = 5000, split: str = "test", rows_per_chunk: int = 10000,
-                 max_points: int | None = None, n_generated: int = 10):
+                 max_points: int | None = None, n_generated: int = 10, faces: dict | None = None):
         self.k = check_range("k", k, 1, integer=True)
         self.n_w = check_range("n_w", n_w, 1, integer=True)
         if split not in ("val", "test"):
@@ -38,9 +41,11 @@ class IWLogLikelihood:
         self.rows_per_chunk = check_range("rows_per_chunk", rows_per_chunk, 1, integer=True)
         self.max_points = None if max_points is None else check_range("max_points", max_points, 1, integer=True)
         self.n_generated = check_range("n_generated", n_generated, 0, integer=True)
+        self.faces = FaceFigures(**faces) if faces else None
 
-    def check_queries(self, modality_names: list[str]) -> None:
-        pass
+    def check(self, model, modality_names: list[str]) -> None:
+        if self.faces:
+            self.faces.check(model)
 
     @torch.no_grad()
     def estimate(self, model, batch: dict) -> dict[str, torch.Tensor]:
@@ -89,3 +94,5 @@ class IWLogLikelihood:
             x = model.generate(batch)
             if x is not None:
                 np.savez(run_dir / "generated.npz", x=x.float().cpu().numpy(), label=classes.cpu().numpy())
+        if self.faces:
+            self.faces(model, datamodule, self.split, run_dir)

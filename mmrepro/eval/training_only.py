@@ -3,7 +3,7 @@ table protocol is not built yet)."""
 
 
 class TrainingOnly:
-    def check_queries(self, modality_names: list[str]) -> None:
+    def check(self, model, modality_names: list[str]) -> None:
         pass
 
     def __call__(self, model, datamodule, run_dir) -> dict:

@@ -111,9 +111,8 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     lines += data_section(records, paper, spec)
     if spec.get("columns"):
         lines += results_section(spec, paper, by_row, no_run)
-    if spec.get("figure"):
-        png = build_figure(spec, variant, by_row, out_dir)
-        figure = spec["figure"]
+    for figure in spec.get("figures", []):
+        png = build_figure(figure, spec, variant, by_row, out_dir)
         if png:
             lines += [f"![{figure['title']}]({png.name})", "", f"{figure['title']} ({png.name}): {figure['caption']} "
                       "Lowest seed of each model.", ""]
@@ -193,12 +192,14 @@ def provenance_section(linked: list) -> list[str]:
     return lines + [""]
 
 
-def build_figure(spec: dict, variant: str, by_row: dict, out_dir: Path) -> Path | None:
+def build_figure(figure: dict, spec: dict, variant: str, by_row: dict, out_dir: Path) -> Path | None:
+    """One PNG from the lowest-seed finished run of each row (or of the rows the figure names)."""
     from mmrepro.tables import figures
 
-    figure = spec["figure"]
     panels = []
     for row in spec["rows"]:
+        if "rows" in figure and row["choice"] not in figure["rows"]:
+            continue
         ok = sorted((r for r in by_row[row_key(row)] if r.get("status") == "ok"), key=lambda r: r.get("seed", 0))
         npz = Path(ok[0]["run_dir"]) / figure["artifact"] if ok else None
         if npz is not None and npz.exists():

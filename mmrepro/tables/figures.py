@@ -107,3 +107,73 @@ def latent_scatter(panels: list[tuple[str, Path]], path: Path, title: str) -> No
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def _attribute_label(edit: str) -> str:
+    return "Not " + edit[1:] if edit.startswith("-") else edit
+
+
+def _rgb_mosaic(grid: np.ndarray) -> np.ndarray:
+    """(rows, cols, 3, h, w) pixels in [0, 1] -> one (H, W, 3) image with white 1-pixel separators."""
+    rows, cols = grid.shape[:2]
+    images = grid.reshape(rows * cols, *grid.shape[2:]).transpose(0, 2, 3, 1)
+    return np.nan_to_num(_mosaic(images, rows, cols), nan=1.0)
+
+
+def faces_from_attributes(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
+    """Suzuki et al. 2016 Figure 4: (a) per attribute setting (columns: Base, then Base with one
+    attribute set to +-2), the average face and random faces (one eps per row); (b) draws of q(z|w)
+    per setting on the first two PCA axes of all draws (sklearn.decomposition.PCA)."""
+    from sklearn.decomposition import PCA
+
+    label, npz = panels[0]
+    d = np.load(npz)
+    columns = [str(c) for c in d["column"]]
+    grid = np.concatenate([d["average"][None], d["random"]], 0)                      # (1 + R, C, 3, h, w)
+    h, w = grid.shape[-2:]
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(2.6 + 0.9 * len(columns) * 2, 0.9 * len(grid) + 1.2),
+                                     gridspec_kw={"width_ratios": [1.3, 1]})
+    ax_a.imshow(_rgb_mosaic(grid), interpolation="nearest")
+    ax_a.set_xticks([(i + 0.5) * (w + 1) for i in range(len(columns))], [_attribute_label(c) for c in columns],
+                    fontsize=7, rotation=30)
+    ax_a.set_yticks([(r + 0.5) * (h + 1) for r in range(len(grid))], ["average"] + ["random"] * (len(grid) - 1),
+                    fontsize=7)
+    ax_a.set_title(f"(a) {label}: average and random faces (ζ = {float(d['zeta']):g})", fontsize=8)
+    z = d["z"]                                                                        # (C, n, d)
+    xy = PCA(n_components=2).fit_transform(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:2], 2)
+    for c, name in enumerate(columns):
+        ax_b.scatter(xy[c, :, 0], xy[c, :, 1], s=3, label=_attribute_label(name))
+    ax_b.legend(fontsize=6, markerscale=3)
+    ax_b.set_title("(b) draws of q(z|w), PCA", fontsize=8)
+    ax_b.tick_params(labelsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def attribute_edits(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
+    """Suzuki et al. 2016 Figure 5: per test face (rows), the input, the average face of the
+    attributes generated from it, its reconstruction, and x + x'_mean - x_mean per attribute edit;
+    the row label gives the generated values of the edited attributes."""
+    label, npz = panels[0]
+    d = np.load(npz)
+    edits = [str(c) for c in d["column"]]
+    grid = np.concatenate([d["input"][:, None], d["average"][:, None], d["reconstruction"][:, None], d["edited"]], 1)
+    h, w = grid.shape[-2:]
+    names = [str(n) for n in d["attribute_names"]]
+    shown = list(dict.fromkeys(e.lstrip("-") for e in edits))
+    row_labels = [", ".join(f"{n}: {d['generated_attributes'][i, names.index(n)]:.2f}" for n in shown[:3])
+                  for i in range(len(grid))]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * grid.shape[1] + 2.2, 0.8 * len(grid) + 1.0))
+    ax.imshow(_rgb_mosaic(grid), interpolation="nearest")
+    columns = ["input", "average face", "reconstruction"] + [_attribute_label(e) for e in edits]
+    ax.set_xticks([(i + 0.5) * (w + 1) for i in range(len(columns))], columns, fontsize=7, rotation=30)
+    ax.set_yticks([(r + 0.5) * (h + 1) for r in range(len(grid))], row_labels, fontsize=6)
+    ax.set_title(f"{label}: generated attributes and attribute edits", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
