@@ -6,6 +6,7 @@ Kept in its own module (not __main__) so launchers that pickle it (submitit) can
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 import time
 from pathlib import Path
@@ -103,9 +104,9 @@ def train(cfg: DictConfig):
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(cfg.resume) if cfg.get("resume") else Path(hc.runtime.output_dir)
-    started = time.time()
+    started, git = time.time(), imported_code_state()
     try:
-        return fit_and_evaluate(cfg, run_dir, started)
+        return fit_and_evaluate(cfg, run_dir, started, git)
     except MmreproError as e:
         message = " ".join(str(e).split())
         if not multirun:
@@ -115,13 +116,20 @@ def train(cfg: DictConfig):
         write_json_atomic(run_dir / RECORD_NAME, {
             "status": "failed", "error": message, "table": OmegaConf.to_container(cfg.table),
             "choices": dict(hc.runtime.choices), "seed": cfg.seed, "run_dir": str(run_dir),
-            "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git_state(),
+            "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git,
             "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
         })
         return None
 
 
-def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float) -> dict:
+@functools.cache
+def imported_code_state() -> dict:
+    """The git state when the process first ran a job: the code every member of an in-process
+    sweep runs, even if the tree is edited while the sweep goes on."""
+    return git_state()
+
+
+def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) -> dict:
     hc = HydraConfig.get()
     choices = dict(hc.runtime.choices)
     if cfg.get("resume"):
@@ -159,7 +167,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float) -> dict:
                      "final_loss": model.last_finite_loss},
         "data": data,
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "git": git_state(),
+        "git": git,
         "environment": environment(),
         "device": str(torch.device(trainer.strategy.root_device)),
         "wall_time_s": round(time.time() - started, 2),
