@@ -9,7 +9,8 @@ TABLES := $(PY) -m mmrepro.tables
 MNIST5K_ROOT ?= data/mnist5k
 
 .PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k \
-	table-jmvae16_t1 table-jmvae16_t1_digits table-jmvae16_t3 table-jmvae16_f3 table-jmvae16_f3_digits table-jmvae16_t2 table-jmvae16_f4f5f7
+	table-jmvae16_t1 table-jmvae16_t1_digits table-jmvae16_t3 table-jmvae16_f3 table-jmvae16_f3_digits table-jmvae16_t2 table-jmvae16_f4f5f7 \
+	table-cmmd_digits
 
 install: $(STAMP)
 
@@ -19,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-## The main job: Sohn et al. 2014 Table 1 + Figure 2 on scikit-learn's bundled 8x8 digits.
-run: table-sohn14_t1_digits
+## The main job on scikit-learn's bundled 8x8 digits: Sohn et al. 2014 Table 1 + Figure 2, and CMMD
+## against M-xO (omega chosen on validation) with the collapse and t-SNE figures.
+run: table-sohn14_t1_digits table-cmmd_digits
 
 test: install
 	$(PY) -m pytest tests
@@ -33,7 +35,7 @@ bench: install
 
 ## Tables: each target runs its sweep, then writes results/<paper>/<table>.md from the run records.
 tables: table-sohn14_t1_digits table-sohn14_t1 table-jmvae16_t1_digits table-jmvae16_t1 \
-	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2
+	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2 table-cmmd_digits
 
 table-sohn14_t1_digits: install
 	$(RUN) -m sweep=sohn14_t1_digits
@@ -71,6 +73,14 @@ table-jmvae16_f3: install
 table-jmvae16_t2: install
 	$(RUN) -m sweep=jmvae16_t2
 	$(TABLES) jmvae16_t2 --variant celeba
+
+## Mancisidor et al. (CMMD): each table = a CMMD omega sweep + a baselines sweep, then the table.
+CMMD_OMEGAS ?= 0.0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0
+
+table-cmmd_digits: install
+	$(RUN) -m sweep=cmmd_digits model.omega=$(CMMD_OMEGAS)
+	$(RUN) -m sweep=cmmd_digits_baselines
+	$(TABLES) cmmd_digits --variant digits
 
 # Figures 4-5 come with the Table 2 runs (JMVAE-GAN), Figure 7 with the Table 1 runs.
 table-jmvae16_f4f5f7: table-jmvae16_t2 table-jmvae16_t1

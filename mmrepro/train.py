@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -115,11 +116,19 @@ def train(cfg: DictConfig):
         print(f"mmrepro: sweep member {hc.job.num} failed: {message}", file=sys.stderr)
         write_json_atomic(run_dir / RECORD_NAME, {
             "status": "failed", "error": message, "table": OmegaConf.to_container(cfg.table),
+            "config": OmegaConf.to_container(cfg, resolve=True),
             "choices": dict(hc.runtime.choices), "seed": cfg.seed, "run_dir": str(run_dir),
             "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git,
             "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
         })
         return None
+
+
+def model_inputs(node: DictConfig, datamodule) -> dict:
+    """What a model takes from the datamodule besides its modalities: the class label y, for the
+    models whose constructor has a `label` parameter (CMMD and its baselines)."""
+    params = inspect.signature(hydra.utils.get_class(node._target_)).parameters
+    return {"label": datamodule.label} if "label" in params else {}
 
 
 @functools.cache
@@ -137,7 +146,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build("dataset", cfg.dataset)
     evaluator = build("eval", cfg.eval)
-    model = build("model", cfg.model, modalities=datamodule.modalities)
+    model = build("model", cfg.model, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule))
     evaluator.check(model, [m.name for m in datamodule.modalities])  # before any training
     if cfg.get("init_from"):
         load_weights(model, Path(cfg.init_from), cfg.model._target_)

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from mmrepro.tables.build import build_table, paper_values
-from tests.conftest import run_cli
+from tests.conftest import records_under, run_cli
 
 
 def record(tmp: Path, sweep: str, num: int, experiment: str, seed: int, metrics=None, error=None) -> None:
@@ -114,4 +114,30 @@ def test_celeba_sweep_end_to_end_fills_table_2_and_figures_4_5(tmp_path):
     assert "not run" not in t2 and t2.count("(n=1)") == 1 + 1 + 1 + 3
     assert "not drawn" not in t2
     for png in ("f4_celeba.png", "f5_celeba.png"):
+        assert (out / png).stat().st_size > 5000
+
+
+def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_member(tmp_path):
+    """`make table-cmmd_digits` at one epoch: an omega sweep with one invalid member (recorded as
+    failed, the rest complete), the baseline sweep, then the table: omega chosen on validation
+    error, both rows filled, the failed omega listed, the collapse and t-SNE figures drawn."""
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+            "eval.n_latents=60", "eval.collapse_points=60"]
+    sweep = run_cli("-m", "sweep=cmmd_digits", "model.omega=0.0,0.5,1.5", "seed=0", *fast)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert "sweep member 2 failed" in sweep.stderr and "omega" in sweep.stderr
+    base = run_cli("-m", "sweep=cmmd_digits_baselines", "seed=0", *fast)
+    assert base.returncode == 0, base.stderr[-3000:]
+    built = run_cli("cmmd_digits", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    out = tmp_path / "results" / "cmmd"
+    table = (out / "cmmd_vs_mxo_digits.md").read_text()
+    records = [r for r in records_under(tmp_path / "runs") if r["status"] == "ok" and "cmmd" in r["choices"]["model"]]
+    best = min(records, key=lambda r: r["metrics"]["val/error"])
+    assert f"model.omega = {best['config']['model']['omega']}**" in table
+    assert f"{best['metrics']['test/error']:.2f} (n=1)" in table
+    results = table.split("## Selection")[0]
+    assert "1.5: failed" in table and results.count("(n=1)") == 3   # CMMD error + rmse, M-xO error
+    for png in ("f2_collapse_digits.png", "tsne_digits.png"):
         assert (out / png).stat().st_size > 5000

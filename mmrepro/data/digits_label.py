@@ -20,6 +20,7 @@ from mmrepro.errors import check_range
 class DigitsLabel(TensorDataModule):
     name = "digits_label"
     modalities = [Modality("image", (8, 8), "bernoulli"), Modality("digit", (10,), "categorical")]
+    label = Modality("label", (10,), "categorical")  # y: the digit, for models that classify
     resample_train = ("image",)
 
     def __init__(self, batch_size: int = 100, val_fraction: float = 0.2, test_fraction: float = 0.2,

@@ -14,6 +14,7 @@ from mmrepro.data.tensor_datamodule import TensorDataModule, binarize
 
 class ImageHalves(TensorDataModule):
     image_shape: tuple[int, int] = (0, 0)
+    label = Modality("label", (10,), "categorical")  # y: the digit, for models that classify
 
     def __init__(self, batch_size: int, binarize: str = "none", split_seed: int = 0):
         super().__init__(batch_size)

@@ -36,6 +36,7 @@ N_LABELLED, IMAGE_DIM, TEXT_DIM, N_CLASSES = 25000, 3857, 2000, 38
 class MIRFlickr(TensorDataModule):
     name = "mir_flickr"
     modalities = [Modality("image", (IMAGE_DIM,), "gaussian"), Modality("text", (TEXT_DIM,), "bernoulli")]
+    label = Modality("labels", (N_CLASSES,), "bernoulli")  # y: 38 classes, multi-label (sigmoid per class)
 
     def __init__(self, root: str = "data/flickr", batch_size: int = 100, split: int = 1, unlabelled: bool = False,
                  min_tags: int = 2, max_unlabelled_files: int = 98, std_floor: float = 1e-3):

@@ -71,6 +71,7 @@ def two_views(images: np.ndarray, labels: np.ndarray, seed: int, max_angle: floa
 class MNIST2View(TensorDataModule):
     name = "mnist_2view"
     modalities = [Modality("rotated", (28, 28), "bernoulli"), Modality("noisy", (28, 28), "gaussian")]
+    label = Modality("label", (10,), "categorical")  # y: the digit, for models that classify
 
     def __init__(self, root: str = "data", download: bool = True, batch_size: int = 100, source: str = "build",
                  seed: int = 0, max_angle: float = math.pi / 4, val_size: int = 10000, mat_file: str = "MNIST.mat"):

@@ -25,6 +25,7 @@ VAL_SIZE = 10000  # JMVAE paper: 50k train / 10k validation
 class MNISTLabel(TensorDataModule):
     name = "mnist_label"
     modalities = [Modality("image", (28, 28), "bernoulli"), Modality("digit", (10,), "categorical")]
+    label = Modality("label", (10,), "categorical")  # y: the digit, for models that classify
     resample_train = ("image",)
 
     def __init__(self, root: str = "data", download: bool = True, batch_size: int = 100, split: str = "paper",

@@ -43,6 +43,7 @@ def match_by_class(labels: list[np.ndarray], multiplications: int, max_d: int, r
 class MNISTSVHN(TensorDataModule):
     name = "mnist_svhn"
     modalities = [Modality("mnist", (28, 28), "bernoulli"), Modality("svhn", (3, 32, 32), "gaussian")]
+    label = Modality("label", (10,), "categorical")  # y: the digit, for models that classify
     lookups = {"mnist": ("mnist", "mnist_index"), "svhn": ("svhn", "svhn_index")}
     sources = ("mnist", "svhn")  # base table of each index list built by match_by_class
 

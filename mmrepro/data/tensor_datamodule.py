@@ -69,6 +69,9 @@ class TensorDataModule(L.LightningDataModule):
 
     name: str = "?"
     modalities: list[Modality] = []
+    # The class label y, for models that classify (CMMD, M-xO): its key in each split, its number
+    # of classes, categorical (one int64 class per example) or bernoulli (multi-label, float 0/1).
+    label: Modality | None = None
     resample_train: tuple[str, ...] = ()  # modalities re-binarised in every training batch
     # Paired datasets keep each image once in a base table and hold, per example, its row in that
     # table: lookups = {modality: (base table, index key)}; resolve() gathers them per batch.

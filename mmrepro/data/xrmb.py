@@ -41,6 +41,7 @@ N_PHONES = 40
 class XRMB(TensorDataModule):
     name = "xrmb"
     modalities = [Modality("acoustic", (273,), "gaussian"), Modality("articulatory", (112,), "gaussian")]
+    label = Modality("label", (N_PHONES,), "categorical")  # y: the phone of the frame
 
     def __init__(self, root: str = "data/xrmb", view1_file: str = "XRMBf2KALDI_window7_single1.mat",
                  view2_file: str = "XRMBf2KALDI_window7_single2.mat", batch_size: int = 100,

@@ -37,6 +37,7 @@ from mmrepro.objectives.likelihoods import log_likelihood
 
 class VariationalModule(L.LightningModule):
     BOUNDS: dict[str, tuple[str, str, bool]] = {}
+    SUPPORTS_NETWORK_VAR = False  # decoders that output a log-variance per dimension (CMMD Eq. 6)
 
     def __init__(self, modalities, latent_dim: int = 64, tower: tuple = (512, 512), decoder: tuple = (512, 512, 512),
                  conv_channels: tuple = (), activation: str = "leaky_relu", warmup_epochs: int = 200,
@@ -61,6 +62,9 @@ class VariationalModule(L.LightningModule):
         if gaussian_var == "learned":
             self.log_var = nn.ParameterDict({m.name: nn.Parameter(torch.zeros(m.shape))
                                              for m in self.modalities if m.likelihood == "gaussian"})
+        elif gaussian_var == "network":
+            if not self.SUPPORTS_NETWORK_VAR:
+                raise ConfigError("gaussian_var", f"{type(self).__name__} allows a number > 0 or learned, not network")
         else:
             check_range("gaussian_var", gaussian_var, 0, lo_inclusive=False)
         self.gaussian_var = gaussian_var
@@ -91,16 +95,23 @@ class VariationalModule(L.LightningModule):
     def log_lik(self, name: str, output: Tensor, target: Tensor) -> Tensor:
         """log p(target | decoder output) per example, (N,)."""
         kind = self.by_name[name].likelihood
+        if kind == "gaussian" and self.gaussian_var == "network":     # output (N, 2, *shape): mean, log-variance
+            mu, logvar = output[:, 0], output[:, 1]
+            ll = -0.5 * (math.log(2 * math.pi) + logvar + (target.reshape(mu.shape) - mu) ** 2 / logvar.exp())
+            return ll.reshape(ll.shape[0], -1).sum(1)
         target = target.reshape(output.shape)
         if kind == "gaussian" and self.gaussian_var == "learned":
             logvar = self.log_var[name]
             ll = -0.5 * (math.log(2 * math.pi) + logvar + (target - output) ** 2 / logvar.exp())
             return ll.reshape(ll.shape[0], -1).sum(1)
-        return log_likelihood(kind, output, target, 1.0 if self.gaussian_var == "learned" else self.gaussian_var)
+        fixed = self.gaussian_var if isinstance(self.gaussian_var, (int, float)) else 1.0  # non-gaussian kinds
+        return log_likelihood(kind, output, target, fixed)
 
     def mean(self, name: str, output: Tensor) -> Tensor:
         """The decoder's output as a mean in data space (probabilities for bernoulli/categorical)."""
         kind = self.by_name[name].likelihood
+        if kind == "gaussian" and self.gaussian_var == "network":
+            return output[:, 0]
         return torch.sigmoid(output) if kind == "bernoulli" else torch.softmax(output, -1) if kind == "categorical" else output
 
     # --- what subclasses provide ------------------------------------------------------------------

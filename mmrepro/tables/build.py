@@ -65,6 +65,38 @@ def select_records(records: list[dict], table_id: str, variant: str) -> list[dic
     return [r for row in spec["rows"] for r in row_records(mine, spec, row)]
 
 
+def select_on_validation(records: list[dict], param: str, metric: str, mode: str = "min") -> tuple[list[dict], list]:
+    """A row swept over `param` (e.g. model.omega): keep the records of the value whose mean
+    validation `metric` over seeds is best (never chosen on test). Returns (kept records, [(value,
+    mean metric, seeds)] sorted by value, the kept value first marked by the caller)."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(config_value(r, param), []).append(r)
+    scored = []
+    for value, rs in groups.items():
+        ok = [r["metrics"][metric] for r in rs if r.get("status") == "ok" and metric in r.get("metrics", {})]
+        scored.append((value, statistics.mean(ok) if ok else None, len(ok)))
+    valid = [t for t in scored if t[1] is not None]
+    if len(groups) <= 1 or not valid:
+        return records, []
+    best = (min if mode == "min" else max)(valid, key=lambda t: t[1])[0]
+    return groups[best], sorted(scored, key=lambda t: (t[0] is None, t[0])) + [("chosen", best)]
+
+
+def selection_section(spec: dict, selection: dict) -> list[str]:
+    sel = spec["select"]
+    lines = ["## Selection on validation", "", f"Rows swept over `{sel['param']}` report the value with the best mean "
+             f"`{sel['metric']}` ({sel.get('mode', 'min')}) over seeds; the test columns above come from those runs only.", ""]
+    for row in spec["rows"]:
+        scored = selection.get(row_key(row))
+        if not scored:
+            continue
+        chosen = scored[-1][1]
+        tried = ", ".join(f"{v}: {m:.2f} (n={n})" if m is not None else f"{v}: failed" for v, m, n in scored[:-1])
+        lines.append(f"- {md(row['label'])}: **{sel['param']} = {chosen}**; tried {tried}")
+    return lines + [""]
+
+
 def row_key(row: dict) -> str:
     return row["choice"] + "".join(f"_{k.split('.')[-1]}{v}" for k, v in (row.get("where") or {}).items())
 
@@ -91,6 +123,10 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     paper = paper_values().get(table_id, {})
     mine = table_records(read_records(runs_dir), spec.get("records", table_id), variant)
     by_row = {row_key(row): row_records(mine, spec, row) for row in spec["rows"]}
+    selection = {}
+    if spec.get("select"):
+        for key, rows in by_row.items():
+            by_row[key], selection[key] = select_on_validation(rows, **spec["select"])
     records = [r for rows in by_row.values() for r in rows]
     target = spec.get("make_target", {}).get(variant, f"table-{table_id}")
     no_run = f"no run record for variant '{variant}' under {runs_dir}/ (run `make {target}`)"
@@ -111,6 +147,8 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     lines += data_section(records, paper, spec)
     if spec.get("columns"):
         lines += results_section(spec, paper, by_row, no_run)
+    if selection:
+        lines += selection_section(spec, selection)
     for figure in spec.get("figures", []):
         png = build_figure(figure, spec, variant, by_row, out_dir)
         if png:

@@ -177,3 +177,52 @@ def attribute_edits(panels: list[tuple[str, Path]], path: Path, title: str) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def collapse_curves(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
+    """Mancisidor et al. Figure 2: per model, the share of latent dimensions whose KL(q || p(z|x_O))
+    is <= eps for 99% of test points, over eps in [0, 6]; and the same share of generated
+    dimensions whose decoder variance is <= eps (models with a variance network)."""
+    from mmrepro.eval.collapse import KL_GRID, VARIANCE_GRID, collapse_curve
+
+    data = [(label, np.load(npz)) for label, npz in panels]
+    with_var = [(label, d) for label, d in data if "decoder_var" in d]
+    fig, axes = plt.subplots(1, 1 + bool(with_var), figsize=(4.2 * (1 + bool(with_var)), 3.4), squeeze=False)
+    for label, d in data:
+        axes[0, 0].plot(KL_GRID, collapse_curve(d["kl_per_dim"], KL_GRID), label=label)
+    axes[0, 0].set(xlabel="ε (nats)", ylabel="share of latent dimensions", ylim=(-0.02, 1.02),
+                   title="KL(q ‖ p(z|x_O)) ≤ ε for 99% of test points")
+    for label, d in with_var:
+        axes[0, 1].plot(VARIANCE_GRID, collapse_curve(d["decoder_var"], VARIANCE_GRID), label=label)
+        axes[0, 1].set(xlabel="ε", ylabel="share of generated dimensions", ylim=(-0.02, 1.02),
+                       title="decoder variance ≤ ε for 99% of test points")
+    for ax in axes[0]:
+        ax.title.set_fontsize(8)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def latent_tsne(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
+    """2-d t-SNE (sklearn.manifold.TSNE, seed 0) of each model's saved test latents, coloured by
+    label (multi-label data: by the first positive class)."""
+    from sklearn.manifold import TSNE
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (label, npz) in zip(axes[0], panels):
+        d = np.load(npz)
+        z, y = d["z"], d["label"]
+        y = y.argmax(1) if y.ndim > 1 else y
+        xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=min(30.0, (len(z) - 1) / 3)).fit_transform(z)
+        ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="tab10" if y.max() < 10 else "nipy_spectral", s=3)
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

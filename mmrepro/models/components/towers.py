@@ -14,15 +14,36 @@ from torch import Tensor, nn
 ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
 
 
-def mlp(sizes: list[int], activation: str = "leaky_relu", last_activation: bool = True) -> nn.Sequential:
+def mlp(sizes: list[int], activation: str = "leaky_relu", last_activation: bool = True,
+        dropout: float = 0.0) -> nn.Sequential:
     """Linear layers between consecutive sizes, the activation after each (and after the last
-    one if last_activation)."""
+    one if last_activation), dropout after each activation when dropout > 0 (CMMD's placement)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if last_activation or i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+class ConcatMLP(nn.Module):
+    """An MLP on the flattened inputs concatenated in a fixed order (CMMD and its baselines: each
+    network reads [x_M, x_O, y] or [z, x_O] as one vector), with `out` output units (none: the last
+    hidden layer is the output)."""
+
+    def __init__(self, in_dims: dict[str, int], hidden: list[int], out: int | None, activation: str,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.names = list(in_dims)
+        sizes = [sum(in_dims.values()), *hidden]
+        self.body = mlp(sizes, activation, dropout=dropout)
+        self.out = nn.Linear(sizes[-1], out) if out else nn.Identity()
+        self.width = out or sizes[-1]
+
+    def forward(self, inputs: dict[str, Tensor]) -> Tensor:
+        return self.out(self.body(torch.cat([inputs[n].flatten(1) for n in self.names], 1)))
 
 
 def is_image(shape: tuple[int, ...]) -> bool:

@@ -1,0 +1,150 @@
+"""CMMD, the conditional multimodal discriminative model (Mancisidor et al.): conditional prior
+p(z|x_O), encoder q(z|x_O, x_M, y), decoders p(x_m|x_O, z) for each missing modality (Eq. 6: Gaussian
+whose mean and variance are network outputs, or Bernoulli), classifier p(y|z). Each network is an
+MLP on its concatenated inputs, softplus, dropout after every hidden layer (Appendix C).
+
+Loss minimised per batch (Eq. 5, negated; batch means):
+  -log p(x_M | x_O, z_q) - alpha * log p(y | z_p) + omega * KL(q(z|x_O,x_M,y) || p(z|x_O))
+  + (1 - omega) * lambda * MMD^2[{z_q}, {z_p}]
+with z_q ~ q (one reparameterised sample per example), z_p ~ p(z|x_O), the MMD over the batch's
+samples (mmrepro/objectives/mmd.py; the marginal q(z|x_O) against the marginal prior). At omega = 1
+this is the negative conditional ELBO with the classifier term.
+
+Paper vs official code (config values; IMPLEMENTATION_NOTES.md section 1), the paper the default:
+- prior_z: the classifier is fed z ~ p(z|x_O) in training and test, and generation at test decodes
+  z ~ p(z|x_O) (paper: `sample`) | the prior mean, as the code does for both (`mean`).
+- kl: `exact` | `code`: the code's KL lacks the 0.5 on sum(var_q / var_p).
+Silent in the paper, settled here:
+- cls_reduction: the paper writes a per-example objective, but its MMD is a batch term, so how the
+  terms are reduced over a batch is open. Default `sum` (the code): alpha times the summed
+  cross-entropy, the other terms batch means (an effective alpha x batch size). With `mean` and
+  the paper's alpha = 10, lambda = 1000, the MMD term dominates and the classifier barely learns
+  (embedded digits, 1,500 steps: 56% test error against 19% with `sum`). one latent sample per example; the MMD kernel of the code
+(scale d^2, biased estimator; `mmd_scale`, `mmd_estimator`); z_p reuses z_q's noise (the code);
+PyTorch's default initialisation (the code: N(0, 0.001^2) weights); no early stopping, the last epoch
+is evaluated (the code).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from mmrepro.errors import check_choice, check_range
+from mmrepro.models.components.towers import ConcatMLP, GaussianHead
+from mmrepro.models.roles import label_input, label_nll, label_probs, require_label, split_roles
+from mmrepro.models.variational import VariationalModule
+from mmrepro.objectives.gaussian import kl_normal
+from mmrepro.objectives.mmd import ESTIMATORS, mmd
+
+
+class CMMDModule(VariationalModule):
+    SUPPORTS_NETWORK_VAR = True
+
+    def __init__(self, modalities, label=None, observed: list[str] | None = None, encoder=(2500, 2500, 2500),
+                 prior=(1024, 1024, 1024), decoder=(1024, 1024, 1024), classifier=(50, 50), latent_dim: int = 50,
+                 dropout: float = 0.2, omega: float = 0.5, alpha: float = 10.0, lam: float = 1000.0,
+                 prior_z: str = "sample", kl: str = "exact", cls_reduction: str = "sum",
+                 mmd_scale: float | None = None, mmd_estimator: str = "biased", activation: str = "softplus",
+                 lr: float = 1e-4, gaussian_var: float | str = "network"):
+        super().__init__(modalities, latent_dim=latent_dim, tower=encoder, decoder=decoder, activation=activation,
+                         warmup_epochs=0, lr=lr, gaussian_var=gaussian_var, n_modalities=0)
+        self.label = require_label(label, "cmmd")
+        self.observed, self.missing = split_roles(self.modalities, observed)
+        self.omega = check_range("omega", omega, 0, 1)
+        self.alpha = check_range("alpha", alpha, 0)
+        self.lam = check_range("lam", lam, 0)
+        self.dropout = check_range("dropout", dropout, 0, 1, hi_inclusive=False)
+        self.prior_z = check_choice("prior_z", prior_z, ("sample", "mean"))
+        self.kl = check_choice("kl", kl, ("exact", "code"))
+        self.cls_reduction = check_choice("cls_reduction", cls_reduction, ("mean", "sum"))
+        self.mmd_estimator = check_choice("mmd_estimator", mmd_estimator, ESTIMATORS)
+        self.mmd_scale = None if mmd_scale is None else check_range("mmd_scale", mmd_scale, 0, lo_inclusive=False)
+        dims = {m.name: m.dim for m in self.modalities}
+        obs = {n: dims[n] for n in self.observed}
+        net = dict(activation=self.activation, dropout=self.dropout)
+        self.enc = ConcatMLP({**{n: dims[n] for n in self.missing}, **obs, "y": self.label.dim}, self.tower, None, **net)
+        self.enc_head = GaussianHead(self.enc.width, self.latent_dim)
+        self.prior_net = ConcatMLP(obs, [check_range("prior[]", p, 1, integer=True) for p in prior], None, **net)
+        self.prior_head = GaussianHead(self.prior_net.width, self.latent_dim)
+        self.decoders = nn.ModuleDict({n: ConcatMLP({"z": self.latent_dim, **obs}, self.decoder_sizes,
+                                                    self.out_units(n), **net) for n in self.missing})
+        self.classifier = ConcatMLP({"z": self.latent_dim}, [check_range("classifier[]", c, 1, integer=True)
+                                                             for c in classifier], self.label.dim, **net)
+
+    def out_units(self, name: str) -> int:
+        m = self.by_name[name]
+        return 2 * m.dim if m.likelihood == "gaussian" and self.gaussian_var == "network" else m.dim
+
+    # --- the networks ---------------------------------------------------------------------------
+    def posterior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return self.enc_head(self.enc({**batch, "y": label_input(self.label, batch)}))
+
+    def prior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return self.prior_head(self.prior_net(batch))
+
+    def decode(self, name: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        out = self.decoders[name]({**batch, "z": z})
+        shape = self.by_name[name].shape
+        return out.view(len(z), 2, *shape) if out.shape[1] == 2 * self.by_name[name].dim else out.view(len(z), *shape)
+
+    def prior_sample(self, mu: Tensor, logvar: Tensor, eps: Tensor | None = None) -> Tensor:
+        if self.prior_z == "mean":
+            return mu
+        return mu + (torch.randn_like(mu) if eps is None else eps) * (0.5 * logvar).exp()
+
+    # --- Eq. 5 ------------------------------------------------------------------------------------
+    def kl_terms(self, mu_q, logvar_q, mu_p, logvar_p) -> Tensor:
+        kl = kl_normal(mu_q, logvar_q, mu_p, logvar_p)
+        if self.kl == "code":  # the code's expression: the variance ratio without its 0.5
+            kl = kl + 0.5 * (logvar_q - logvar_p).exp().sum(-1)
+        return kl
+
+    def loss_terms(self, batch: dict[str, Tensor], beta: float) -> dict[str, Tensor]:
+        mu_q, logvar_q = self.posterior(batch)
+        mu_p, logvar_p = self.prior(batch)
+        eps = torch.randn_like(mu_q)
+        z_q = mu_q + eps * (0.5 * logvar_q).exp()
+        z_p = self.prior_sample(mu_p, logvar_p, eps)
+        rec = sum(self.log_lik(n, self.decode(n, z_q, batch), batch[n]) for n in self.missing)
+        cls = label_nll(self.label, self.classifier({"z": z_p}), batch)
+        kl = self.kl_terms(mu_q, logvar_q, mu_p, logvar_p)
+        # MMD between the batch's prior and posterior samples; with prior_z = mean the prior side
+        # still needs samples, drawn with the same noise.
+        z_p_mmd = mu_p + eps * (0.5 * logvar_p).exp()
+        div = mmd(z_p_mmd, z_q, self.mmd_scale, self.mmd_estimator) if self.omega < 1 else rec.new_zeros(())
+        cls_term = cls.sum() if self.cls_reduction == "sum" else cls.mean()
+        loss = (-rec + self.omega * kl).mean() + self.alpha * cls_term + (1 - self.omega) * self.lam * div
+        return {"loss": loss, "reconstruction": rec.mean(), "classification": cls.mean(), "kl": kl.mean(),
+                "mmd": div.detach(), "z": z_q}
+
+    # --- what the evaluator reads ------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, batch: dict[str, Tensor]) -> Tensor:
+        """p(y | z), z from p(z | x_O) (prior_z): class probabilities (B, C)."""
+        return label_probs(self.label, self.classifier({"z": self.prior_sample(*self.prior(batch))}))
+
+    @torch.no_grad()
+    def generate_missing(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The decoder mean of each missing modality at z from p(z | x_O) (prior_z)."""
+        z = self.prior_sample(*self.prior(batch))
+        return {n: self.mean(n, self.decode(n, z, batch)) for n in self.missing}
+
+    @torch.no_grad()
+    def representation(self, batch: dict[str, Tensor]) -> Tensor:
+        """The latent the classifier reads at test: the prior mean of p(z | x_O)."""
+        return self.prior(batch)[0]
+
+    @torch.no_grad()
+    def collapse_statistics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Figure 2: KL(q || p(z|x_O)) per latent dimension (B, d) and, for network-variance
+        Gaussian decoders, the decoder variance per output dimension (B, D) at z from the prior."""
+        mu_q, logvar_q = self.posterior(batch)
+        mu_p, logvar_p = self.prior(batch)
+        kl = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+        out = {"kl_per_dim": kl}
+        gaussian = [n for n in self.missing if self.out_units(n) == 2 * self.by_name[n].dim]
+        if gaussian:
+            z = self.prior_sample(mu_p, logvar_p)
+            out["decoder_var"] = torch.cat([self.decode(n, z, batch)[:, 1].flatten(1).exp() for n in gaussian], 1)
+        return out
