@@ -127,8 +127,9 @@ def train(cfg: DictConfig):
 def model_inputs(node: DictConfig, datamodule) -> dict:
     """What a model takes from the datamodule besides its modalities: the class label y, for the
     models whose constructor has a `label` parameter (CMMD and its baselines)."""
-    params = inspect.signature(hydra.utils.get_class(node._target_)).parameters
-    return {"label": datamodule.label} if "label" in params else {}
+    cls = hydra.utils.get_class(node._target_)
+    takes = any("label" in inspect.signature(c.__init__).parameters for c in cls.__mro__ if "__init__" in vars(c))
+    return {"label": datamodule.label} if takes else {}
 
 
 @functools.cache

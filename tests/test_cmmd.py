@@ -13,6 +13,11 @@ from mmrepro.errors import ConfigError
 from mmrepro.eval.collapse import collapse_curve
 from mmrepro.models.cmmd import CMMDModule
 from mmrepro.models.m_xo import MxOModule
+from mmrepro.models.mmvae import MMVAEModule
+from mmrepro.models.mopoe import MoPoEModule
+from mmrepro.models.mvae import MVAEModule
+from mmrepro.models.vcca import VCCAModule, VCCAPrivateModule
+from mmrepro.objectives.experts import product_of_experts
 from mmrepro.objectives.gaussian import kl_normal
 from mmrepro.objectives.mmd import expected_kernel, mmd, mmd_gaussians
 from tests.conftest import records_under, run_cli
@@ -21,6 +26,9 @@ from tests.test_cli import assert_one_line_error
 MODS = [Modality("a", (6,), "gaussian"), Modality("b", (5,), "gaussian")]
 LABEL = Modality("label", (3,), "categorical")
 TINY = dict(encoder=[16], prior=[16], decoder=[16], classifier=[8], latent_dim=4)
+SMALL = dict(tower=[16], decoder=[16], latent_dim=4)
+BASELINES = [(VCCAModule, SMALL), (VCCAPrivateModule, {**SMALL, "private_dim": 2}), (MVAEModule, SMALL),
+             (MMVAEModule, {**SMALL, "k": 2}), (MoPoEModule, SMALL)]
 
 
 def batch(n=32, seed=0):
@@ -143,6 +151,49 @@ def test_collapse_curve_on_a_hand_made_latent():
     assert collapse_curve(kl, grid)[0] == 0.75
 
 
+# --- the baselines' posteriors and bounds -------------------------------------------------------------
+def test_product_of_gaussian_experts_matches_the_normalised_product_of_densities():
+    torch.manual_seed(0)
+    mus, logvars = [torch.randn(2, 3) for _ in range(3)], [torch.randn(2, 3) for _ in range(3)]
+    for prior in (False, True):
+        mu, logvar = product_of_experts(mus, logvars, prior_expert=prior, eps=0.0)
+        # Closed form on a grid: the normalised pointwise product of the densities, per dimension.
+        grid = torch.linspace(-12, 12, 48001)
+        dens = sum(torch.distributions.Normal(m[..., None], (0.5 * lv[..., None]).exp()).log_prob(grid)
+                   for m, lv in zip(mus + [torch.zeros(2, 3)] * prior, logvars + [torch.zeros(2, 3)] * prior))
+        w = torch.softmax(dens, -1)
+        mean = (w * grid).sum(-1)
+        var = (w * (grid - mean[..., None]) ** 2).sum(-1)
+        assert torch.allclose(mu, mean, atol=1e-3) and torch.allclose(logvar.exp(), var, rtol=1e-3, atol=1e-5)
+
+
+def test_mmvae_iwae_bound_at_k_one_equals_its_elbo_and_tightens_with_k():
+    b = batch(64)
+    model = MMVAEModule(MODS, label=LABEL, **SMALL)
+    with torch.no_grad():
+        torch.manual_seed(3)
+        model.objective, model.k = "elbo", 1
+        elbo = model.loss_terms(b, 1.0)["bound"]
+        torch.manual_seed(3)
+        model.objective = "iwae"
+        iwae1 = model.loss_terms(b, 1.0)["bound"]
+        assert torch.allclose(elbo, iwae1)
+        torch.manual_seed(4)
+        model.k = 200
+        assert model.loss_terms(b, 1.0)["bound"] > elbo
+
+
+def test_mvae_and_mopoe_objectives_are_built_from_their_subsets():
+    b = batch()
+    mvae = MVAEModule(MODS, label=LABEL, **SMALL)
+    terms = mvae.loss_terms(b, 1.0)
+    assert {k for k in terms if k.startswith("elbo/")} == {"elbo/a+b", "elbo/a", "elbo/b"}
+    assert torch.allclose(terms["loss"], -(terms["elbo/a+b"] + terms["elbo/a"] + terms["elbo/b"]), rtol=1e-5)
+    three = MODS + [Modality("c", (2,), "gaussian")]
+    assert MoPoEModule(three, label=LABEL, **SMALL).subsets == [["a"], ["b"], ["c"], ["a", "b"], ["a", "c"],
+                                                                ["b", "c"], ["a", "b", "c"]]
+
+
 # --- bad input -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("override,key", [("model.omega=1.5", "model.omega"), ("model.lam=-1", "model.lam"),
                                           ("model.alpha=-1", "model.alpha"),
@@ -158,3 +209,36 @@ def test_unlabelled_dataset_is_refused_by_the_models_that_need_y():
     for cls in (CMMDModule, MxOModule):
         with pytest.raises(ConfigError, match="no class labels"):
             cls(MODS, label=None)
+
+
+# --- one step of each model on every labelled dataset fixture, then the evaluation ----------------------
+def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_path):
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+
+    from mmrepro import CONFIG_DIR
+    from mmrepro.eval.classification import Classification
+    from mmrepro.train import build
+    from tests.test_jmvae import dataset_fixtures
+
+    fixtures = dataset_fixtures(tmp_path)
+    cases = [(name, None) for name in fixtures if name != "celeba"] + [("mnist3", ["mnist", "rotated"])]
+    for name, observed in cases:
+        overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in fixtures[name].items()]
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            dm = build("dataset", compose(config_name="config", overrides=overrides).dataset)
+        dm.setup()
+        for cls, kw in ((CMMDModule, TINY), (MxOModule, {"hidden": [16, 8]}), *BASELINES):
+            model = cls(dm.modalities, label=dm.label, observed=observed, **kw)
+            before = {k: v.clone() for k, v in model.state_dict().items()}
+            L.Trainer(accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False).fit(model, datamodule=dm)
+            assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items()), (name, cls)
+            metrics = Classification(n_latents=20, collapse_points=20)(model, dm, tmp_path)
+            score = "test/mAP" if dm.label.likelihood == "bernoulli" else "test/error"
+            assert 0 <= metrics[score] <= 100, (name, cls, metrics)
+            if cls is CMMDModule:
+                assert all(f"test/rmse/{m}" in metrics for m in model.missing) and math.isfinite(metrics["test/rmse"])
+                assert np.load(tmp_path / "collapse.npz")["kl_per_dim"].shape[1] == 4
+            if name == "xrmb":
+                assert any(k.startswith("test_speaker/") for k in metrics)

@@ -141,3 +141,24 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
     assert "1.5: failed" in table and results.count("(n=1)") == 3   # CMMD error + rmse, M-xO error
     for png in ("f2_collapse_digits.png", "tsne_digits.png"):
         assert (out / png).stat().st_size > 5000
+
+
+def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
+    """`make table-cmmd_t1` on XRMB files written in the VCCA .mat layout (synthetic values), one
+    epoch, two folds, two omegas: every baseline row and the CMMD row filled, Figure 2 drawn."""
+    from tests.test_xrmb import write_synthetic_xrmb
+
+    write_synthetic_xrmb(tmp_path / "xrmb")
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+            f"dataset.root={tmp_path}/xrmb", "dataset.fold=0,1", "eval.n_latents=50"]
+    for args in (["sweep=cmmd_t1", "model.omega=0.0,1.0"], ["sweep=cmmd_t1_baselines"]):
+        result = run_cli("-m", *args, *fast, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "failed" not in result.stderr, result.stderr[-3000:]
+    built = run_cli("cmmd_t1", "--variant", "xrmb", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    table = (tmp_path / "results" / "cmmd" / "t1_xrmb.md").read_text()
+    results = table.split("## Selection")[0]
+    assert "not run" not in results and results.count("(n=2)") == 1 + 2 * 5   # M-xO error; others error + rmse
+    assert "37.3" in results and (tmp_path / "results" / "cmmd" / "f2_xrmb.png").stat().st_size > 5000

@@ -122,6 +122,11 @@ class TensorDataModule(L.LightningDataModule):
             self.setup()
         return self._splits[name]
 
+    def split_names(self) -> list[str]:
+        if self._splits is None:
+            self.setup()
+        return list(self._splits)
+
     def rows(self, name: str, start: int, stop: int) -> dict[str, Tensor]:
         """Examples start..stop of a split with every modality present (resolved)."""
         return self.resolve({k: t[start:stop] for k, t in self.split(name).items()})

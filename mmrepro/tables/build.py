@@ -77,8 +77,10 @@ def select_on_validation(records: list[dict], param: str, metric: str, mode: str
         ok = [r["metrics"][metric] for r in rs if r.get("status") == "ok" and metric in r.get("metrics", {})]
         scored.append((value, statistics.mean(ok) if ok else None, len(ok)))
     valid = [t for t in scored if t[1] is not None]
-    if len(groups) <= 1 or not valid:
+    if len(groups) <= 1:
         return records, []
+    if not valid:  # several values and nothing to choose by: never mix them in one cell
+        return [], []
     best = (min if mode == "min" else max)(valid, key=lambda t: t[1])[0]
     return groups[best], sorted(scored, key=lambda t: (t[0] is None, t[0])) + [("chosen", best)]
 
