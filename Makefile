@@ -10,7 +10,7 @@ MNIST5K_ROOT ?= data/mnist5k
 
 .PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k \
 	table-jmvae16_t1 table-jmvae16_t1_digits table-jmvae16_t3 table-jmvae16_f3 table-jmvae16_f3_digits table-jmvae16_t2 table-jmvae16_f4f5f7 \
-	table-cmmd_digits table-cmmd_t1
+	table-cmmd_digits table-cmmd_t1 table-cmmd_t2_xrmb table-cmmd_t6 table-cmmd_t2_mnist
 
 install: $(STAMP)
 
@@ -35,7 +35,8 @@ bench: install
 
 ## Tables: each target runs its sweep, then writes results/<paper>/<table>.md from the run records.
 tables: table-sohn14_t1_digits table-sohn14_t1 table-jmvae16_t1_digits table-jmvae16_t1 \
-	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2 table-cmmd_digits table-cmmd_t1
+	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2 table-cmmd_digits table-cmmd_t1 \
+	table-cmmd_t2_xrmb table-cmmd_t2_mnist
 
 table-sohn14_t1_digits: install
 	$(RUN) -m sweep=sohn14_t1_digits
@@ -86,6 +87,19 @@ table-cmmd_t1: install
 	$(RUN) -m sweep=cmmd_t1 model.omega=$(CMMD_OMEGAS)
 	$(RUN) -m sweep=cmmd_t1_baselines
 	$(TABLES) cmmd_t1 --variant xrmb
+
+table-cmmd_t2_xrmb: install
+	$(RUN) -m sweep=cmmd_t2_xrmb model.omega=$(CMMD_OMEGAS)
+	$(RUN) -m sweep=cmmd_t2_xrmb_baselines
+	$(TABLES) cmmd_t2_xrmb --variant xrmb
+	$(TABLES) cmmd_t6 --variant xrmb
+
+table-cmmd_t6: table-cmmd_t2_xrmb
+
+table-cmmd_t2_mnist: install
+	$(RUN) -m sweep=cmmd_t2_mnist model.omega=$(CMMD_OMEGAS)
+	$(RUN) -m sweep=cmmd_t2_mnist_baselines
+	$(TABLES) cmmd_t2_mnist --variant mnist
 
 # Figures 4-5 come with the Table 2 runs (JMVAE-GAN), Figure 7 with the Table 1 runs.
 table-jmvae16_f4f5f7: table-jmvae16_t2 table-jmvae16_t1

@@ -162,3 +162,28 @@ def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
     results = table.split("## Selection")[0]
     assert "not run" not in results and results.count("(n=2)") == 1 + 2 * 5   # M-xO error; others error + rmse
     assert "37.3" in results and (tmp_path / "results" / "cmmd" / "f2_xrmb.png").stat().st_size > 5000
+
+
+def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tmp_path):
+    """`make table-cmmd_t2_xrmb` (= Table 6) and `make table-cmmd_t2_mnist`, one epoch, two omegas."""
+    from tests.conftest import write_mnist_raw
+    from tests.test_xrmb import write_synthetic_xrmb
+
+    write_synthetic_xrmb(tmp_path / "xrmb")
+    mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
+    data = {"xrmb": [f"dataset.root={tmp_path}/xrmb"],
+            "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"]}
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+            "eval.n_latents=50"]
+    for variant, overrides in data.items():
+        for args in ([f"sweep=cmmd_t2_{variant}", "model.omega=0.0,1.0"], [f"sweep=cmmd_t2_{variant}_baselines"]):
+            result = run_cli("-m", *args, *overrides, *fast, timeout=600)
+            assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
+    for table, variant in (("cmmd_t2_xrmb", "xrmb"), ("cmmd_t6", "xrmb"), ("cmmd_t2_mnist", "mnist")):
+        built = run_cli(table, "--variant", variant, "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                        f"{tmp_path}/results", module="mmrepro.tables")
+        assert built.returncode == 0, built.stderr
+    out = tmp_path / "results" / "cmmd"
+    for name, cells in (("t2_xrmb", 3), ("t6_xrmb", 9), ("t2_mnist", 3)):
+        results = (out / f"{name}.md").read_text().split("## Selection")[0]
+        assert "not run" not in results and results.count("(n=1)") == cells, name

@@ -54,8 +54,9 @@ def row_records(records: list[dict], spec: dict, row: dict) -> list[dict]:
             and all(config_value(r, k) == v for k, v in (row.get("where") or {}).items())]
     if not mine:
         return []
-    latest = max(r["sweep"]["dir"] for r in mine)
-    return [r for r in mine if r["sweep"]["dir"] == latest]
+    stamp = lambda r: Path(r["sweep"]["dir"]).name  # noqa: E731  sweep dirs end in a sortable timestamp
+    latest = max(stamp(r) for r in mine)
+    return [r for r in mine if stamp(r) == latest]
 
 
 def select_records(records: list[dict], table_id: str, variant: str) -> list[dict]:
@@ -202,10 +203,16 @@ def data_section(records: list[dict], paper: dict, spec: dict) -> list[str]:
              + (f"; **{data['note']}**" if data.get("note") else ""),
              f"- paper's data: {paper.get('data', '?')}" + same_data_warning(data),
              f"- epochs: {', '.join(map(str, epochs))}; batch size {cfg['dataset'].get('batch_size')}"
-             + "".join(f"; {k} {config_value(ok[0], k)}" for k in spec.get("describe", [])),
+             + "".join(f"; {k} {described(ok, k)}" for k in spec.get("describe", [])),
              "- source files (sha256): " + "; ".join(f"`{Path(p).name}` {h[:16]}…"
                                                       for p, h in data["source_files"].items()), ""]
     return lines
+
+
+def described(records: list[dict], key: str):
+    """A config value for the data section: from the first record that has it (rows of different
+    models define different keys)."""
+    return next((v for v in (config_value(r, key) for r in records) if v is not None), None)
 
 
 def same_data_warning(data: dict) -> str:
