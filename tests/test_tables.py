@@ -211,3 +211,23 @@ def test_cmmd_tables_3_and_4_pipelines_on_the_mnist_svhn_fixtures(tmp_path):
         assert built.returncode == 0, built.stderr
         results = (tmp_path / "results" / "cmmd" / f"{table[5:]}_{variant}.md").read_text().split("## Selection")[0]
         assert "not run" not in results and results.count("(n=1)") == cells, results
+
+
+def test_cmmd_section_4_4_pipeline_on_the_xrmb_fixture(tmp_path):
+    """`make table-cmmd_s44` on the XRMB fixture, two speakers, two omegas: per speaker the tuned row,
+    the ELBO row (omega = 1) and the fixed-variance row; speakers not run say so."""
+    from tests.test_xrmb import write_synthetic_xrmb
+
+    write_synthetic_xrmb(tmp_path / "xrmb")
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+            f"dataset.root={tmp_path}/xrmb", "dataset.speaker=7,16", "eval.n_latents=20"]
+    for args in (["sweep=cmmd_s44", "model.omega=0.0,1.0"], ["sweep=cmmd_s44_fixed"]):
+        result = run_cli("-m", *args, *fast, timeout=600)
+        assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
+    built = run_cli("cmmd_s44", "--variant", "xrmb", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    table = (tmp_path / "results" / "cmmd" / "s44_xrmb.md").read_text()
+    results = table.split("## Selection")[0]
+    assert results.count("(n=1)") == 2 * 3 * 2 and results.count("not run") == 6 * 3 * 2
+    assert table.count("model.omega = ") == 2   # omega chosen once per run speaker
