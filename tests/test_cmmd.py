@@ -242,3 +242,29 @@ def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_
                 assert np.load(tmp_path / "collapse.npz")["kl_per_dim"].shape[1] == 4
             if name == "xrmb":
                 assert any(k.startswith("test_speaker/") for k in metrics)
+
+
+def test_latent_subset_accuracy_on_a_model_with_known_representations():
+    """A representation that is the one-hot label (subsets with 'a') is classified perfectly by the
+    500-point logistic regression; pure noise (subset b alone) at about chance."""
+    from mmrepro.data.digits_halves import DigitsHalves
+    from mmrepro.eval.latent_subsets import LatentSubsets
+
+    dm = DigitsHalves(batch_size=100)
+    dm.setup()
+
+    class Known:
+        modalities, label = dm.modalities, dm.label
+
+        def eval(self):
+            return self
+
+        def infer(self, batch, names):
+            y = torch.nn.functional.one_hot(batch["label"], 10).float()
+            noise = torch.randn(len(y), 10, generator=torch.Generator().manual_seed(len(y)))
+            return (y + 0.01 * noise if "left" in names else noise), None
+
+    metrics = LatentSubsets(train_points=500)(Known(), dm, None)
+    assert metrics["test/latent_acc/left"] == 100.0 and metrics["test/latent_acc/left+right"] == 100.0
+    assert metrics["test/latent_acc/right"] < 30.0
+    assert metrics["test/latent_acc/mean"] == pytest.approx((200 + metrics["test/latent_acc/right"]) / 3)

@@ -231,3 +231,26 @@ def test_cmmd_section_4_4_pipeline_on_the_xrmb_fixture(tmp_path):
     results = table.split("## Selection")[0]
     assert results.count("(n=1)") == 2 * 3 * 2 and results.count("not run") == 6 * 3 * 2
     assert table.count("model.omega = ") == 2   # omega chosen once per run speaker
+
+
+def test_cmmd_table_5_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
+    """`make table-cmmd_t5` on real MNIST digits + SVHN .mat files (synthetic pixels), one epoch:
+    six CMMD runs (one per observed subset) fill its six subset cells; the baselines fill all seven."""
+    from tests.conftest import write_mnist_raw
+    from tests.test_mnist_svhn import write_synthetic_svhn
+
+    mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
+    write_synthetic_svhn(tmp_path / "svhn")
+    data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
+            "dataset.val_size=100", "dataset.data_multiplications=2", "seed=0", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs", "eval.train_points=60"]
+    for args in (["sweep=cmmd_t5", "model.omega=0.0,1.0"], ["sweep=cmmd_t5_baselines"]):
+        result = run_cli("-m", *args, *data, timeout=600)
+        assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
+    built = run_cli("cmmd_t5", "--variant", "mnist_svhn_text", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    results = (tmp_path / "results" / "cmmd" / "t5_mnist_svhn_text.md").read_text().split("## Selection")[0]
+    cmmd_row = next(line for line in results.splitlines() if line.startswith("| CMMD"))
+    assert cmmd_row.count("(n=1)") == 6 and "(n=6)" in cmmd_row and cmmd_row.count("not run") == 1
+    assert results.count("(n=1)") == 3 * 8 + 6

@@ -3,7 +3,8 @@ the modalities has the product-of-experts posterior q_S (no prior expert: the pa
 code adds N(0, I) to the full subset only), and the joint posterior is their uniform mixture. One
 sample per example, stratified over the batch as the code does (consecutive rows share a subset);
 every modality is reconstructed from it. Loss = -sum_m log p(x_m|z) + beta * mean_S KL(q_S || N(0, I))
-(the code's upper bound on the mixture's KL); beta 2.5 in the MNIST-SVHN-Text script.
+(the code's upper bound on the mixture's KL); beta = `kl_weight` (2.5 in the MNIST-SVHN-Text script)
+times the warm-up factor.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import itertools
 import torch
 from torch import Tensor, nn
 
+from mmrepro.errors import check_range
 from mmrepro.models.latent_baseline import LatentBaseline
 from mmrepro.objectives.experts import product_of_experts
 from mmrepro.objectives.gaussian import kl_normal, reparameterize
 
 
 class MoPoEModule(LatentBaseline):
-    def __init__(self, modalities, **common):
+    def __init__(self, modalities, kl_weight: float = 1.0, **common):
         super().__init__(modalities, **common)
+        self.kl_weight = check_range("kl_weight", kl_weight, 0)
         self.experts = nn.ModuleDict({n: self.encoder([n]) for n in self.names})
         self.subsets = [list(s) for r in range(1, len(self.names) + 1) for s in itertools.combinations(self.names, r)]
 
@@ -39,4 +42,4 @@ class MoPoEModule(LatentBaseline):
         z = reparameterize(mu, logvar)
         rec = self.reconstruction(z, batch)
         kl = torch.stack([kl_normal(m, lv) for m, lv in posteriors]).mean(0)
-        return {"loss": (-rec + beta * kl).mean(), "reconstruction": rec.mean(), "kl": kl.mean(), "z": z}
+        return {"loss": (-rec + self.kl_weight * beta * kl).mean(), "reconstruction": rec.mean(), "kl": kl.mean(), "z": z}
