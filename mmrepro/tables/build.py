@@ -80,8 +80,8 @@ def select_on_validation(records: list[dict], param: str, metric: str, mode: str
     valid = [t for t in scored if t[1] is not None]
     if len(groups) <= 1:
         return records, []
-    if not valid:  # several values and nothing to choose by: never mix them in one cell
-        return [], []
+    if not valid:  # nothing to choose by: all failed (their cells say why), else never mix values in one cell
+        return (records, []) if all(r.get("status") == "failed" for r in records) else ([], [])
     best = (min if mode == "min" else max)(valid, key=lambda t: t[1])[0]
     return groups[best], sorted(scored, key=lambda t: (t[0] is None, t[0])) + [("chosen", best)]
 
