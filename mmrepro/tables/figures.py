@@ -11,6 +11,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def save(fig, path: Path, title: str | None = None, tight: bool = True) -> None:
+    """Title, layout, and the PNG (150 dpi), creating its folder."""
+    if title:
+        fig.suptitle(title, fontsize=9)
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
 def _image(left: np.ndarray, right: np.ndarray, shapes) -> np.ndarray:
     return np.concatenate([left.reshape(shapes[0]), right.reshape(shapes[1])], axis=1)
 
@@ -56,10 +67,7 @@ def inferred_halves_grid(panels: list[tuple[str, Path]], path: Path, title: str)
     ax.set_yticks([(r + 0.5) * (h + pad) for r in range(len(rows))], labels, fontsize=7)
     ax.set_xticks([])
     ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -87,11 +95,7 @@ def conditional_generation(panels: list[tuple[str, Path]], path: Path, title: st
         ax.set_xticks([(i + 0.5) * (side + 1) for i in range(len(classes))], [str(c) for c in classes], fontsize=7)
         ax.set_yticks([])
         ax.set_title(label, fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path, title)
 
 
 def latent_scatter(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
@@ -103,10 +107,7 @@ def latent_scatter(panels: list[tuple[str, Path]], path: Path, title: str) -> No
         ax.set_title(label, fontsize=8)
         ax.tick_params(labelsize=6)
     fig.colorbar(points, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
-    fig.suptitle(title, fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path, title, tight=False)   # the colorbar spans the axes
 
 
 def _attribute_label(edit: str) -> str:
@@ -146,11 +147,7 @@ def faces_from_attributes(panels: list[tuple[str, Path]], path: Path, title: str
     ax_b.legend(fontsize=6, markerscale=3)
     ax_b.set_title("(b) draws of q(z|w), PCA", fontsize=8)
     ax_b.tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path, title)
 
 
 def attribute_edits(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
@@ -172,11 +169,7 @@ def attribute_edits(panels: list[tuple[str, Path]], path: Path, title: str) -> N
     ax.set_xticks([(i + 0.5) * (w + 1) for i in range(len(columns))], columns, fontsize=7, rotation=30)
     ax.set_yticks([(r + 0.5) * (h + 1) for r in range(len(grid))], row_labels, fontsize=6)
     ax.set_title(f"{label}: generated attributes and attribute edits", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path, title)
 
 
 def collapse_curves(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
@@ -199,11 +192,7 @@ def collapse_curves(panels: list[tuple[str, Path]], path: Path, title: str) -> N
     for ax in axes[0]:
         ax.title.set_fontsize(8)
         ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path, title)
 
 
 def latent_tsne(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
@@ -221,8 +210,4 @@ def latent_tsne(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
         ax.set_title(label, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save(fig, path, title)
