@@ -268,3 +268,59 @@ def test_latent_subset_accuracy_on_a_model_with_known_representations():
     assert metrics["test/latent_acc/left"] == 100.0 and metrics["test/latent_acc/left+right"] == 100.0
     assert metrics["test/latent_acc/right"] < 30.0
     assert metrics["test/latent_acc/mean"] == pytest.approx((200 + metrics["test/latent_acc/right"]) / 3)
+
+
+def test_coherence_of_a_copying_generator_is_the_classifiers_accuracy_and_classifiers_are_cached(tmp_path):
+    """A 'generator' that returns the real missing half is exactly as coherent as the unimodal
+    classifier is accurate on real data; one that returns another row's half sits near chance.
+    The classifiers are trained once, then read from the cache (same weights, no retraining)."""
+    from mmrepro.data.digits_halves import DigitsHalves
+    from mmrepro.eval.coherence import Coherence
+
+    dm = DigitsHalves(batch_size=100)
+    dm.setup()
+
+    class Copying:
+        modalities, label, shift = dm.modalities, dm.label, 0
+
+        def eval(self):
+            return self
+
+        def infer(self, batch, names):
+            raise AssertionError("not used")
+
+        def generate_from(self, batch, given):
+            return {m.name: batch[m.name].roll(self.shift, 0) for m in dm.modalities if m.name not in given}
+
+    settings = dict(cache_dir=str(tmp_path), hidden=[64], steps=400, batch_size=64)
+    coherence = Coherence(classifiers=settings, chunk_size=97)
+    exact = coherence(Copying(), dm, None)
+    for m in ("left", "right"):
+        assert exact[f"classifier/{m}/test_acc"] > 70.0
+    assert exact["test/coherence/right|left"] == pytest.approx(exact["classifier/right/test_acc"])
+    assert exact["test/coherence/left|right"] == pytest.approx(exact["classifier/left/test_acc"])
+    cached = sorted(tmp_path.glob("classifier-digits_halves-*.pt"))
+    assert len(cached) == 2
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    shifted = Copying()
+    shifted.shift = 1
+    wrong = Coherence(classifiers=settings)(shifted, dm, None)
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    assert wrong["classifier/left/test_acc"] == exact["classifier/left/test_acc"]
+    assert wrong["test/coherence/mean"] < 25.0
+
+
+def test_combined_evaluation_refuses_two_parts_writing_one_metric():
+    from mmrepro.errors import ConfigError
+    from mmrepro.eval.combined import Combined
+
+    class Part:
+        def check(self, model, names):
+            pass
+
+        def __call__(self, model, datamodule, run_dir):
+            return {"test/x": 1.0}
+
+    assert Combined(a=Part())(None, None, None) == {"test/x": 1.0}
+    with pytest.raises(ConfigError, match="test/x"):
+        Combined(a=Part(), b=Part())(None, None, None)

@@ -145,7 +145,8 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
 
 def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
     """`make table-cmmd_t1` on XRMB files written in the VCCA .mat layout (synthetic values), one
-    epoch, two folds, two omegas: every baseline row and the CMMD row filled, Figure 2 drawn."""
+    epoch, two folds, two omegas: every baseline row and the CMMD row filled, Figure 2 drawn with the
+    baselines' curves beside CMMD's."""
     from tests.test_xrmb import write_synthetic_xrmb
 
     write_synthetic_xrmb(tmp_path / "xrmb")
@@ -162,6 +163,7 @@ def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
     results = table.split("## Selection")[0]
     assert "not run" not in results and results.count("(n=2)") == 1 + 2 * 5   # M-xO error; others error + rmse
     assert "37.3" in results and (tmp_path / "results" / "cmmd" / "f2_xrmb.png").stat().st_size > 5000
+    assert len(list((tmp_path / "runs").rglob("collapse.npz"))) == 2 * (2 + 4)   # CMMD and every latent baseline
 
 
 def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tmp_path):
@@ -233,9 +235,11 @@ def test_cmmd_section_4_4_pipeline_on_the_xrmb_fixture(tmp_path):
     assert table.count("model.omega = ") == 2   # omega chosen once per run speaker
 
 
-def test_cmmd_table_5_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
-    """`make table-cmmd_t5` on real MNIST digits + SVHN .mat files (synthetic pixels), one epoch:
-    six CMMD runs (one per observed subset) fill its six subset cells; the baselines fill all seven."""
+def test_cmmd_tables_5_and_6_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
+    """`make table-cmmd_t5` (and t6_coherence, read from the same runs) on real MNIST digits + SVHN
+    .mat files (synthetic pixels), one epoch: six CMMD runs (one per observed subset) fill its six
+    latent-accuracy cells and its nine coherence cells, omega chosen per run; the baselines fill
+    all seven and all nine; the unimodal classifiers are trained once and then read from the cache."""
     from tests.conftest import write_mnist_raw
     from tests.test_mnist_svhn import write_synthetic_svhn
 
@@ -243,14 +247,21 @@ def test_cmmd_table_5_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
     write_synthetic_svhn(tmp_path / "svhn")
     data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
             "dataset.val_size=100", "dataset.data_multiplications=2", "seed=0", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs", "eval.train_points=60"]
+            "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs", "eval.latent_subsets.train_points=60",
+            "eval.coherence.classifiers.steps=30", f"eval.coherence.classifiers.cache_dir={tmp_path}/cache"]
+    outputs = []
     for args in (["sweep=cmmd_t5", "model.omega=0.0,1.0"], ["sweep=cmmd_t5_baselines"]):
         result = run_cli("-m", *args, *data, timeout=600)
         assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
-    built = run_cli("cmmd_t5", "--variant", "mnist_svhn_text", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
-                    f"{tmp_path}/results", module="mmrepro.tables")
-    assert built.returncode == 0, built.stderr
-    results = (tmp_path / "results" / "cmmd" / "t5_mnist_svhn_text.md").read_text().split("## Selection")[0]
-    cmmd_row = next(line for line in results.splitlines() if line.startswith("| CMMD"))
-    assert cmmd_row.count("(n=1)") == 6 and "(n=6)" in cmmd_row and cmmd_row.count("not run") == 1
-    assert results.count("(n=1)") == 3 * 8 + 6
+        outputs.append(result.stdout)
+    assert sum(o.count("trained the") for o in outputs) == 3 and len(list((tmp_path / "cache").glob("*.pt"))) == 3
+    for table, cmmd_cells, baseline_cells in (("t5", 6, 8), ("t6_coherence", 9, 9 + 3)):
+        built = run_cli(f"cmmd_{table}", "--variant", "mnist_svhn_text", "--runs-dir", f"{tmp_path}/runs",
+                        "--results-dir", f"{tmp_path}/results", module="mmrepro.tables")
+        assert built.returncode == 0, built.stderr
+        text = (tmp_path / "results" / "cmmd" / f"{table}_mnist_svhn_text.md").read_text()
+        results = text.split("## Selection")[0]
+        cmmd_row = next(line for line in results.splitlines() if line.startswith("| CMMD"))
+        assert cmmd_row.count("(n=1)") == cmmd_cells, cmmd_row
+        assert results.count("(n=1)") == 3 * baseline_cells + cmmd_cells, results
+        assert text.count("model.omega = ") == 6   # chosen once per CMMD run (observed subset)

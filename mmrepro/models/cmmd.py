@@ -131,6 +131,13 @@ class CMMDModule(VariationalModule):
         return {n: self.mean(n, self.decode(n, z, batch)) for n in self.missing}
 
     @torch.no_grad()
+    def generate_from(self, batch: dict[str, Tensor], given: list[str]) -> dict[str, Tensor]:
+        """Coherence: CMMD generates x_M from its observed set only."""
+        if sorted(given) != sorted(self.observed):
+            raise ValueError(f"CMMD observing {self.observed} cannot generate from {given}")
+        return self.generate_missing(batch)
+
+    @torch.no_grad()
     def representation(self, batch: dict[str, Tensor]) -> Tensor:
         """The latent the classifier reads at test: the prior mean of p(z | x_O)."""
         return self.prior(batch)[0]

@@ -10,10 +10,12 @@ The label is read only to name it for evaluation; these models do not see y in t
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from mmrepro.models.roles import split_roles
 from mmrepro.models.variational import VariationalModule
+from mmrepro.objectives.gaussian import reparameterize
 
 
 class LatentBaseline(VariationalModule):
@@ -37,3 +39,21 @@ class LatentBaseline(VariationalModule):
     def generate_missing(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         z = self.representation(batch)
         return {n: self.mean(n, self.decode(n, z, batch)) for n in self.missing}
+
+    def collapse_statistics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Figure 2 for the baselines: KL(q(z | every modality the model encodes) || N(0, I)) per
+        latent dimension (B, d) (MMVAE: its mixture's moment-matched Gaussian, from infer()) and,
+        for `gaussian_var: learned`, the decoder variance of the missing Gaussian modalities."""
+        mu, logvar = self.infer(batch, self.names)
+        out = {"kl_per_dim": 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar)}
+        learned = [n for n in self.missing if self.gaussian_var == "learned" and n in self.log_var]
+        if learned:
+            var = torch.cat([self.log_var[n].exp().flatten() for n in learned])
+            out["decoder_var"] = var.expand(len(mu), -1)
+        return out
+
+    def generate_from(self, batch: dict[str, Tensor], given: list[str]) -> dict[str, Tensor]:
+        """Coherence (MoPoE's protocol): the decoder mean of every modality not in `given` at one
+        sample z ~ q(z | given)."""
+        z = reparameterize(*self.infer(batch, given))
+        return {n: self.mean(n, self.decode(n, z, batch)) for n in self.names if n not in given}

@@ -66,37 +66,49 @@ def select_records(records: list[dict], table_id: str, variant: str) -> list[dic
     return [r for row in spec["rows"] for r in row_records(mine, spec, row)]
 
 
-def select_on_validation(records: list[dict], param: str, metric: str, mode: str = "min") -> tuple[list[dict], list]:
+def select_on_validation(records: list[dict], param: str, metric: str, mode: str = "min",
+                         by: str | None = None) -> tuple[list[dict], list]:
     """A row swept over `param` (e.g. model.omega): keep the records of the value whose mean
-    validation `metric` over seeds is best (never chosen on test). Returns (kept records, [(value,
-    mean metric, seeds)] sorted by value, the kept value first marked by the caller)."""
-    groups: dict = {}
+    validation `metric` over seeds is best (never chosen on test); with `by` (a config group, e.g.
+    experiment) the value is chosen separately for each of the row's experiments. Returns (kept
+    records, [(group or None, [(value, mean metric, seeds)] sorted by value, chosen value)])."""
+    if by:
+        groups: dict = {}
+        for r in records:
+            groups.setdefault(r["choices"].get(by), []).append(r)
+        kept, report = [], []
+        for name in sorted(groups, key=str):
+            k, rep = select_on_validation(groups[name], param, metric, mode)
+            kept += k
+            report += [(name, scored, chosen) for _, scored, chosen in rep]
+        return kept, report
+    by_value: dict = {}
     for r in records:
-        groups.setdefault(config_value(r, param), []).append(r)
+        by_value.setdefault(config_value(r, param), []).append(r)
     scored = []
-    for value, rs in groups.items():
+    for value, rs in by_value.items():
         ok = [r["metrics"][metric] for r in rs if r.get("status") == "ok" and metric in r.get("metrics", {})]
         scored.append((value, statistics.mean(ok) if ok else None, len(ok)))
     valid = [t for t in scored if t[1] is not None]
-    if len(groups) <= 1:
+    if len(by_value) <= 1:
         return records, []
     if not valid:  # nothing to choose by: all failed (their cells say why), else never mix values in one cell
         return (records, []) if all(r.get("status") == "failed" for r in records) else ([], [])
     best = (min if mode == "min" else max)(valid, key=lambda t: t[1])[0]
-    return groups[best], sorted(scored, key=lambda t: (t[0] is None, t[0])) + [("chosen", best)]
+    return by_value[best], [(None, sorted(scored, key=lambda t: (t[0] is None, t[0])), best)]
 
 
 def selection_section(spec: dict, selection: dict) -> list[str]:
     sel = spec["select"]
+    per = f", separately for each {sel['by']}" if sel.get("by") else ""
     lines = ["## Selection on validation", "", f"Rows swept over `{sel['param']}` report the value with the best mean "
-             f"`{sel['metric']}` ({sel.get('mode', 'min')}) over seeds; the test columns above come from those runs only.", ""]
+             f"`{sel['metric']}` ({sel.get('mode', 'min')}) over seeds{per}; the test columns above come from those "
+             "runs only.", ""]
     for row in spec["rows"]:
-        scored = selection.get(row_key(row))
-        if not scored:
-            continue
-        chosen = scored[-1][1]
-        tried = ", ".join(f"{v}: {m:.2f} (n={n})" if m is not None else f"{v}: failed" for v, m, n in scored[:-1])
-        lines.append(f"- {md(row['label'])}: **{sel['param']} = {chosen}**; tried {tried}")
+        for group, scored, chosen in selection.get(row_key(row)) or []:
+            tried = ", ".join(f"{v}: {m:.2f} (n={n})" if m is not None else f"{v}: failed" for v, m, n in scored)
+            name = md(row["label"]) + (f", {group}" if group is not None else "")
+            lines.append(f"- {name}: **{sel['param']} = {chosen}**; tried {tried}")
     return lines + [""]
 
 

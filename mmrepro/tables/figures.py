@@ -173,20 +173,21 @@ def attribute_edits(panels: list[tuple[str, Path]], path: Path, title: str) -> N
 
 
 def collapse_curves(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
-    """Mancisidor et al. Figure 2: per model, the share of latent dimensions whose KL(q || p(z|x_O))
-    is <= eps for 99% of test points, over eps in [0, 6]; and the same share of generated
-    dimensions whose decoder variance is <= eps (models with a variance network)."""
+    """Mancisidor et al. Figure 2: per model, the share of latent dimensions whose KL to the model's
+    prior (CMMD: p(z|x_O); the baselines: N(0, I)) is <= eps for 99% of test points, over eps in
+    [0, 6]; and the same share of generated dimensions whose decoder variance is <= eps (models
+    with a learned variance). One colour per model in both panels."""
     from mmrepro.eval.collapse import KL_GRID, VARIANCE_GRID, collapse_curve
 
-    data = [(label, np.load(npz)) for label, npz in panels]
-    with_var = [(label, d) for label, d in data if "decoder_var" in d]
+    data = [(label, np.load(npz), f"C{i}") for i, (label, npz) in enumerate(panels)]
+    with_var = [t for t in data if "decoder_var" in t[1]]
     fig, axes = plt.subplots(1, 1 + bool(with_var), figsize=(4.2 * (1 + bool(with_var)), 3.4), squeeze=False)
-    for label, d in data:
-        axes[0, 0].plot(KL_GRID, collapse_curve(d["kl_per_dim"], KL_GRID), label=label)
+    for label, d, colour in data:
+        axes[0, 0].plot(KL_GRID, collapse_curve(d["kl_per_dim"], KL_GRID), label=label, color=colour)
     axes[0, 0].set(xlabel="ε (nats)", ylabel="share of latent dimensions", ylim=(-0.02, 1.02),
-                   title="KL(q ‖ p(z|x_O)) ≤ ε for 99% of test points")
-    for label, d in with_var:
-        axes[0, 1].plot(VARIANCE_GRID, collapse_curve(d["decoder_var"], VARIANCE_GRID), label=label)
+                   title="KL(q ‖ the model's prior) ≤ ε for 99% of test points")
+    for label, d, colour in with_var:
+        axes[0, 1].plot(VARIANCE_GRID, collapse_curve(d["decoder_var"], VARIANCE_GRID), label=label, color=colour)
         axes[0, 1].set(xlabel="ε", ylabel="share of generated dimensions", ylim=(-0.02, 1.02),
                        title="decoder variance ≤ ε for 99% of test points")
     for ax in axes[0]:
