@@ -10,7 +10,7 @@ MNIST5K_ROOT ?= data/mnist5k
 
 .PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k \
 	table-jmvae16_t1 table-jmvae16_t1_digits table-jmvae16_t3 table-jmvae16_f3 table-jmvae16_f3_digits table-jmvae16_t2 table-jmvae16_f4f5f7 \
-	table-cmmd_digits table-cmmd_t1 table-cmmd_t2_xrmb table-cmmd_t6 table-cmmd_t2_mnist table-cmmd_t3 table-cmmd_t4 table-cmmd_s44 table-cmmd_t5 table-cmmd_t6_coherence
+	table-cmmd_digits table-cmmd_t1 table-cmmd_t2_xrmb table-cmmd_t6 table-cmmd_t2_mnist table-cmmd_t3 table-cmmd_t4 table-cmmd_s44 table-cmmd_t5 table-cmmd_t6_coherence table-cmmd_t2_flickr
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ bench: install
 ## Tables: each target runs its sweep, then writes results/<paper>/<table>.md from the run records.
 tables: table-sohn14_t1_digits table-sohn14_t1 table-jmvae16_t1_digits table-jmvae16_t1 \
 	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2 table-cmmd_digits table-cmmd_t1 \
-	table-cmmd_t2_xrmb table-cmmd_t2_mnist table-cmmd_t3 table-cmmd_t4 table-cmmd_s44 table-cmmd_t5
+	table-cmmd_t2_xrmb table-cmmd_t2_mnist table-cmmd_t3 table-cmmd_t4 table-cmmd_s44 table-cmmd_t5 table-cmmd_t2_flickr
 
 table-sohn14_t1_digits: install
 	$(RUN) -m sweep=sohn14_t1_digits
@@ -95,6 +95,11 @@ table-cmmd_t2_xrmb: install
 	$(TABLES) cmmd_t6 --variant xrmb
 
 table-cmmd_t6: table-cmmd_t2_xrmb
+
+table-cmmd_t2_flickr: install
+	$(RUN) -m sweep=cmmd_t2_flickr model.omega=$(CMMD_OMEGAS)
+	$(RUN) -m sweep=cmmd_t2_flickr_baselines
+	$(TABLES) cmmd_t2_flickr --variant mir_flickr
 
 table-cmmd_t2_mnist: install
 	$(RUN) -m sweep=cmmd_t2_mnist model.omega=$(CMMD_OMEGAS)

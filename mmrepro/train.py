@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from omegaconf import DictConfig, OmegaConf
 
 from mmrepro import CONFIG_DIR
-from mmrepro.errors import ConfigError, MmreproError
+from mmrepro.errors import ConfigError, MmreproError, check_range
 from mmrepro.records import RECORD_NAME, environment, git_state, write_json_atomic
 
 # ${or:a,b}: a unless it is null, else b (used in run-directory names).
@@ -159,6 +159,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
         callbacks.append(RichProgressBar(leave=True))
     trainer = build("trainer", cfg.trainer, logger=logger, default_root_dir=str(run_dir), callbacks=callbacks)
     ckpt = run_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
+    pretraining = None if ckpt else pretrain(cfg, model, datamodule, run_dir)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
     if trainer.interrupted:
         raise MmreproError(f"training was interrupted; resume it with: python -m mmrepro resume={run_dir}")
@@ -174,7 +175,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
         "seed": cfg.seed,
         "metrics": metrics,
         "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
-                     "final_loss": model.last_finite_loss},
+                     "final_loss": model.last_finite_loss, "pretraining": pretraining},
         "data": data,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "git": git,
@@ -190,6 +191,29 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
     print(f"mmrepro: run record {run_dir / RECORD_NAME}: " +
           ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     return metrics
+
+
+def pretrain(cfg: DictConfig, model, datamodule, run_dir: Path) -> dict | None:
+    """Stage 1 of a two-stage scheme (CMMD on MIR-Flickr, Sec. 4.3.3), when `pretrain.split` is set:
+    `pretrain.epochs` epochs on the split `pretrain.split` inside the model's unsupervised_stage(),
+    then the main fit starts from those weights with a fresh optimiser (the paper: "we used the
+    weights from the first stage"). No checkpoint of its own: resuming a run skips it (the run's
+    checkpoint already holds its result)."""
+    spec = cfg.get("pretrain")
+    if not spec or spec.get("split") is None:
+        return None
+    if not hasattr(model, "unsupervised_stage"):
+        raise ConfigError("pretrain", f"{type(model).__name__} has no unsupervised stage; allowed: null")
+    epochs = check_range("pretrain.epochs", spec.get("epochs"), 1, integer=True)
+    callbacks = [RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else []
+    trainer = build("trainer", OmegaConf.merge(cfg.trainer, {"max_epochs": epochs}), logger=False, callbacks=callbacks,
+                    enable_checkpointing=False, default_root_dir=str(run_dir))
+    with datamodule.training_on(spec.split), model.unsupervised_stage():
+        trainer.fit(model, datamodule=datamodule)
+        examples = len(next(iter(datamodule.split(spec.split).values())))
+    if trainer.interrupted:
+        raise MmreproError("training was interrupted in its pretraining stage; start the run again")
+    return {"split": spec.split, "examples": examples, "epochs": trainer.current_epoch, "steps": trainer.global_step}
 
 
 def group_options(group: str) -> list[str]:

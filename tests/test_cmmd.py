@@ -324,3 +324,53 @@ def test_combined_evaluation_refuses_two_parts_writing_one_metric():
     assert Combined(a=Part())(None, None, None) == {"test/x": 1.0}
     with pytest.raises(ConfigError, match="test/x"):
         Combined(a=Part(), b=Part())(None, None, None)
+
+
+# --- the two-stage scheme (Sec. 4.3.3, MIR-Flickr) -------------------------------------------------------
+def test_unsupervised_stage_leaves_the_label_weights_and_classifier_at_their_initialisation():
+    """Stage 1 = the model without the classifier and without y in the encoder: after training
+    steps on unlabelled batches, the encoder's y input columns and the classifier are unchanged
+    (random initialisation for stage 2), every other network has moved; outside the stage the
+    model needs y again."""
+    torch.manual_seed(0)
+    model = CMMDModule(MODS, label=LABEL, **TINY)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model.enc.body[0].weight            # inputs in order [x_M, x_O, y]
+    y_cols = slice(first.shape[1] - LABEL.dim, None)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    unlabelled = {k: v for k, v in batch(32).items() if k != LABEL.name}
+    with model.unsupervised_stage():
+        for _ in range(3):
+            loss = model.loss_terms(unlabelled, 1.0)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    after = model.state_dict()
+    assert torch.equal(after["enc.body.0.weight"][:, y_cols], before["enc.body.0.weight"][:, y_cols])
+    assert not torch.equal(after["enc.body.0.weight"][:, :y_cols.start], before["enc.body.0.weight"][:, :y_cols.start])
+    assert all(torch.equal(after[k], before[k]) for k in after if k.startswith("classifier."))
+    assert all(not torch.equal(after[k], before[k]) for k in after if k.startswith(("prior_net.", "decoders.")))
+    with pytest.raises(KeyError):
+        model.loss_terms(unlabelled, 1.0)
+
+
+def test_two_stage_flickr_run_records_both_stages_and_bad_pretrain_settings_are_one_line_errors(tmp_path):
+    from tests.test_mir_flickr import write_synthetic_flickr
+
+    write_synthetic_flickr(tmp_path / "flickr")
+    tiny = ["model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]", "model.classifier=[8]",
+            "model.latent_dim=4", "trainer.max_epochs=2", "pretrain.epochs=3", "dataset.batch_size=5",
+            f"dataset.root={tmp_path}/flickr", "dataset.max_unlabelled_files=2", "trainer.enable_progress_bar=false",
+            "eval.n_latents=0"]
+    result = run_cli("experiment=cmmd_flickr", *tiny, f"runs_dir={tmp_path}/runs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (rec,) = records_under(tmp_path / "runs")
+    assert rec["training"]["pretraining"] == {"split": "unlabelled", "examples": 10, "epochs": 3, "steps": 6}
+    assert rec["training"]["steps"] == 2 * (24 // 5) and 0 <= rec["metrics"]["test/mAP"] <= 100
+    for override, key in (("dataset.unlabelled=false", "pretrain.split"), ("pretrain.epochs=0", "pretrain.epochs")):
+        bad = run_cli("experiment=cmmd_flickr", *tiny, override, f"runs_dir={tmp_path}/bad")
+        assert_one_line_error(bad, key)
+    bad = run_cli("experiment=m_xo_flickr", "pretrain.split=unlabelled", "pretrain.epochs=1", "trainer.max_epochs=1",
+                  f"dataset.root={tmp_path}/flickr", f"runs_dir={tmp_path}/bad")
+    assert_one_line_error(bad, "pretrain")
+    assert not records_under(tmp_path / "bad")

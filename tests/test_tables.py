@@ -265,3 +265,27 @@ def test_cmmd_tables_5_and_6_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
         assert cmmd_row.count("(n=1)") == cmmd_cells, cmmd_row
         assert results.count("(n=1)") == 3 * baseline_cells + cmmd_cells, results
         assert text.count("model.omega = ") == 6   # chosen once per CMMD run (observed subset)
+
+
+def test_cmmd_table_2_flickr_pipeline_on_the_mir_flickr_fixture(tmp_path):
+    """`make table-cmmd_t2_flickr` on MIR-Flickr files in the multimodal DBM layout (synthetic
+    values), tiny networks, two omegas: both stages run in every CMMD member, M-xO and CMMD filled."""
+    from tests.test_mir_flickr import write_synthetic_flickr
+
+    write_synthetic_flickr(tmp_path / "flickr")
+    fast = [f"dataset.root={tmp_path}/flickr", "dataset.max_unlabelled_files=2", "dataset.batch_size=5",
+            "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs", "eval.n_latents=0"]
+    tiny = ["model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]", "model.classifier=[8]",
+            "model.latent_dim=4", "pretrain.epochs=1"]
+    for args in (["sweep=cmmd_t2_flickr", "model.omega=0.0,1.0", *tiny], ["sweep=cmmd_t2_flickr_baselines"]):
+        result = run_cli("-m", *args, *fast, timeout=600)
+        assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
+    assert all(r["training"]["pretraining"]["steps"] == 2 for r in records_under(tmp_path / "runs")
+               if r["choices"]["experiment"] == "cmmd_flickr")
+    built = run_cli("cmmd_t2_flickr", "--variant", "mir_flickr", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    table = (tmp_path / "results" / "cmmd" / "t2_mir_flickr.md").read_text()
+    results = table.split("## Selection")[0]
+    assert "not run" not in results and results.count("(n=1)") == 1 + 2 and "64.1" in results
+    assert "pretrain.epochs 0 (m_xo_flickr); 1 (cmmd_flickr)" in table and table.count("model.omega = ") == 1

@@ -4,6 +4,7 @@ no DataLoader workers on the hot path)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from torch import Tensor
 
 from mmrepro.data.modalities import Modality
-from mmrepro.errors import check_choice, check_range
+from mmrepro.errors import ConfigError, check_choice, check_range
 
 BINARIZE = ("none", "threshold", "bernoulli_fixed")
 SPLITS = ("train", "val", "test")
@@ -82,6 +83,7 @@ class TensorDataModule(L.LightningDataModule):
         self.batch_size = check_range("batch_size", batch_size, 1, integer=True)
         self._splits: dict[str, dict[str, Tensor]] | None = None
         self._bases: dict[str, Tensor] = {}
+        self.train_split = "train"   # the split training batches come from (see training_on)
 
     # --- to implement -------------------------------------------------------------------------
     def load(self) -> dict[str, dict[str, np.ndarray]]:
@@ -131,10 +133,23 @@ class TensorDataModule(L.LightningDataModule):
         """Examples start..stop of a split with every modality present (resolved)."""
         return self.resolve({k: t[start:stop] for k, t in self.split(name).items()})
 
+    @contextlib.contextmanager
+    def training_on(self, split: str):
+        """Serve minibatches of another split while the block runs (a pretraining stage on the
+        unlabelled pairs, train.py `pretrain`)."""
+        if split not in self.split_names():
+            raise ConfigError("pretrain.split", f"the dataset {self.name} has no split {split!r}; it has "
+                              f"{', '.join(self.split_names())} (MIR-Flickr: dataset.unlabelled=true)")
+        self.train_split = split
+        try:
+            yield
+        finally:
+            self.train_split = "train"
+
     def train_dataloader(self) -> IndexBatches:
         rank = self.trainer.global_rank if self.trainer is not None else 0
         world = self.trainer.world_size if self.trainer is not None else 1
-        return IndexBatches(self.split("train"), self.batch_size, shuffle=True, drop_last=True,
+        return IndexBatches(self.split(self.train_split), self.batch_size, shuffle=True, drop_last=True,
                             rank=rank, world_size=world, resample=self.resample_train, resolve=self.resolve)
 
     def summary(self) -> str:

@@ -27,6 +27,8 @@ is evaluated (the code).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 
@@ -50,6 +52,7 @@ class CMMDModule(VariationalModule):
         super().__init__(modalities, latent_dim=latent_dim, tower=encoder, decoder=decoder, activation=activation,
                          warmup_epochs=0, lr=lr, gaussian_var=gaussian_var, n_modalities=0)
         self.label = require_label(label, "cmmd")
+        self.supervised = True
         self.observed, self.missing = split_roles(self.modalities, observed)
         self.omega = check_range("omega", omega, 0, 1)
         self.alpha = check_range("alpha", alpha, 0)
@@ -78,7 +81,23 @@ class CMMDModule(VariationalModule):
 
     # --- the networks ---------------------------------------------------------------------------
     def posterior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        return self.enc_head(self.enc({**batch, "y": label_input(self.label, batch)}))
+        if self.supervised:
+            y = label_input(self.label, batch)
+        else:  # stage 1 (unsupervised_stage): y is omitted, i.e. its input weights get no gradient
+            y = batch[self.observed[0]].new_zeros(len(batch[self.observed[0]]), self.label.dim)
+        return self.enc_head(self.enc({**batch, "y": y}))
+
+    @contextlib.contextmanager
+    def unsupervised_stage(self):
+        """Stage 1 of the two-stage scheme (Sec. 4.3.3, MIR-Flickr): "without the classifier and
+        omitting the class label in the encoder, i.e. q(z|x_O, x_M)". Feeding y = 0 is exactly that
+        model: the encoder's y weights get zero gradient (Adam leaves them at their random
+        initialisation, the paper's stage-2 start) and the classifier gets none."""
+        self.supervised = False
+        try:
+            yield
+        finally:
+            self.supervised = True
 
     def prior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return self.prior_head(self.prior_net(batch))
@@ -107,7 +126,7 @@ class CMMDModule(VariationalModule):
         z_q = mu_q + eps * (0.5 * logvar_q).exp()
         z_p = self.prior_sample(mu_p, logvar_p, eps)
         rec = sum(self.log_lik(n, self.decode(n, z_q, batch), batch[n]) for n in self.missing)
-        cls = label_nll(self.label, self.classifier({"z": z_p}), batch)
+        cls = label_nll(self.label, self.classifier({"z": z_p}), batch) if self.supervised else rec.new_zeros(len(rec))
         kl = self.kl_terms(mu_q, logvar_q, mu_p, logvar_p)
         # MMD between the batch's prior and posterior samples; with prior_z = mean the prior side
         # still needs samples, drawn with the same noise.

@@ -13,6 +13,7 @@ wall time.
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 from pathlib import Path
@@ -222,9 +223,17 @@ def data_section(records: list[dict], paper: dict, spec: dict) -> list[str]:
 
 
 def described(records: list[dict], key: str):
-    """A config value for the data section: from the first record that has it (rows of different
-    models define different keys)."""
-    return next((v for v in (config_value(r, key) for r in records) if v is not None), None)
+    """A config value for the data section; rows of different models may define different keys or
+    values: each distinct value is then named with the experiments (or models) that used it."""
+    seen: dict = {}
+    for r in records:
+        v = config_value(r, key)
+        if v is not None:
+            name = r["choices"].get("experiment") or r["choices"].get("model")
+            seen.setdefault(json.dumps(v), []).append(name)
+    if len(seen) <= 1:
+        return json.loads(next(iter(seen))) if seen else None
+    return "; ".join(f"{json.loads(v)} ({', '.join(sorted(set(map(str, names))))})" for v, names in seen.items())
 
 
 def same_data_warning(data: dict) -> str:
