@@ -48,7 +48,7 @@ class CMMDModule(VariationalModule):
                  dropout: float = 0.2, omega: float = 0.5, alpha: float = 10.0, lam: float = 1000.0,
                  prior_z: str = "sample", kl: str = "exact", cls_reduction: str = "sum",
                  mmd_scale: float | None = None, mmd_estimator: str = "biased", activation: str = "softplus",
-                 lr: float = 1e-4, gaussian_var: float | str = "network"):
+                 lr: float = 1e-4, gaussian_var: float | str = "network", predict_samples: int = 1):
         super().__init__(modalities, latent_dim=latent_dim, tower=encoder, decoder=decoder, activation=activation,
                          warmup_epochs=0, lr=lr, gaussian_var=gaussian_var, n_modalities=0)
         self.label = require_label(label, "cmmd")
@@ -59,6 +59,7 @@ class CMMDModule(VariationalModule):
         self.lam = check_range("lam", lam, 0)
         self.dropout = check_range("dropout", dropout, 0, 1, hi_inclusive=False)
         self.prior_z = check_choice("prior_z", prior_z, ("sample", "mean"))
+        self.predict_samples = check_range("predict_samples", predict_samples, 1, integer=True)
         self.kl = check_choice("kl", kl, ("exact", "code"))
         self.cls_reduction = check_choice("cls_reduction", cls_reduction, ("mean", "sum"))
         self.mmd_estimator = check_choice("mmd_estimator", mmd_estimator, ESTIMATORS)
@@ -140,8 +141,13 @@ class CMMDModule(VariationalModule):
     # --- what the evaluator reads ------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, batch: dict[str, Tensor]) -> Tensor:
-        """p(y | z), z from p(z | x_O) (prior_z): class probabilities (B, C)."""
-        return label_probs(self.label, self.classifier({"z": self.prior_sample(*self.prior(batch))}))
+        """The model's p(y | x_O) = E_{p(z|x_O)} p(y | z), estimated with `predict_samples` draws
+        of z (prior_z = sample; one draw is the paper's literal "z ~ p(z|x_O) at test"), or p(y | z)
+        at the prior mean (prior_z = mean, the code): class probabilities (B, C)."""
+        mu, logvar = self.prior(batch)
+        k = 1 if self.prior_z == "mean" else self.predict_samples
+        z = self.prior_sample(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape)).reshape(-1, mu.shape[-1])
+        return label_probs(self.label, self.classifier({"z": z})).view(k, len(mu), -1).mean(0)
 
     @torch.no_grad()
     def generate_missing(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
