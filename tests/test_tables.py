@@ -189,6 +189,7 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
     for name, cells in (("t2_xrmb", 3), ("t6_xrmb", 9), ("t2_mnist", 3)):
         results = (out / f"{name}.md").read_text().split("## Selection")[0]
         assert "not run" not in results and results.count("(n=1)") == cells, name
+    assert (out / "f_tsne_mnist.png").stat().st_size > 5000   # Appendix F's t-SNE of the latents
 
 
 def test_cmmd_tables_3_and_4_pipelines_on_the_mnist_svhn_fixtures(tmp_path):
