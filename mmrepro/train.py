@@ -203,7 +203,7 @@ def pretrain(cfg: DictConfig, model, datamodule, run_dir: Path) -> dict | None:
     if not spec or spec.get("split") is None:
         return None
     if not hasattr(model, "unsupervised_stage"):
-        raise ConfigError("pretrain", f"{type(model).__name__} has no unsupervised stage; allowed: null")
+        raise ConfigError("pretrain", f"{type(model).__name__} has no unsupervised stage; allowed: pretrain.split=null")
     epochs = check_range("pretrain.epochs", spec.get("epochs"), 1, integer=True)
     callbacks = [RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else []
     trainer = build("trainer", OmegaConf.merge(cfg.trainer, {"max_epochs": epochs}), logger=False, callbacks=callbacks,

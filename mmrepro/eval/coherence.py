@@ -12,13 +12,13 @@ cells, and `classifier/<m>/test_acc`, each classifier's accuracy on the real tes
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from mmrepro.errors import ConfigError, check_range
+from mmrepro.eval.latent_subsets import modality_subsets
 from mmrepro.eval.unimodal_classifiers import UnimodalClassifiers
 
 
@@ -42,8 +42,7 @@ class Coherence:
         names = [m.name for m in model.modalities]
         if not hasattr(model, "infer"):
             return [(m, [n for n in names if n in model.observed]) for m in model.missing]
-        subsets = [list(s) for r in range(1, len(names)) for s in itertools.combinations(names, r)]
-        return [(m, s) for s in subsets for m in names if m not in s]
+        return [(m, s) for s in modality_subsets(names, proper=True) for m in names if m not in s]
 
     @torch.no_grad()
     def __call__(self, model, datamodule, run_dir: Path) -> dict:
@@ -59,11 +58,9 @@ class Coherence:
             for i in range(0, n, self.chunk_size):
                 rows = datamodule.rows(split, i, min(i + self.chunk_size, n))
                 y = rows[model.label.name]
-                for given in {tuple(s) for _, s in cells}:
-                    generated = model.generate_from(rows, list(given))
-                    for m, x in generated.items():
-                        if cell_key(m, list(given)) in right:
-                            right[cell_key(m, list(given))] += int((classifiers[m][0](x.float()).argmax(1) == y).sum())
+                for given in {tuple(s) for _, s in cells}:   # every generated modality is a cell
+                    for m, x in model.generate_from(rows, list(given)).items():
+                        right[cell_key(m, list(given))] += int((classifiers[m][0](x.float()).argmax(1) == y).sum())
             for key, count in right.items():
                 metrics[f"{split}/coherence/{key}"] = 100.0 * count / n
             metrics[f"{split}/coherence/mean"] = float(np.mean([100.0 * c / n for c in right.values()]))

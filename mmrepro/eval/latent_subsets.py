@@ -19,6 +19,12 @@ import torch
 from mmrepro.errors import ConfigError, check_range
 
 
+def modality_subsets(names: list[str], proper: bool = False) -> list[list[str]]:
+    """The non-empty subsets of `names` (only the proper ones if `proper`), by size, in name order."""
+    top = len(names) - 1 if proper else len(names)
+    return [list(s) for r in range(1, top + 1) for s in itertools.combinations(names, r)]
+
+
 class LatentSubsets:
     def __init__(self, train_points: int = 500, seed: int = 0, chunk_size: int = 2000):
         self.train_points = check_range("train_points", train_points, 2, integer=True)
@@ -34,8 +40,7 @@ class LatentSubsets:
     def subsets(self, model) -> list[list[str]]:
         if not hasattr(model, "infer"):
             return [list(model.observed)]
-        names = [m.name for m in model.modalities]
-        return [list(s) for r in range(1, len(names) + 1) for s in itertools.combinations(names, r)]
+        return modality_subsets([m.name for m in model.modalities])
 
     @torch.no_grad()
     def latents(self, model, datamodule, split: str, subset: list[str], index=None) -> tuple[np.ndarray, np.ndarray]:

@@ -66,7 +66,9 @@ class UnimodalClassifiers:
         key = {"dataset": datamodule.name, "modality": modality.name, "train_split": digest, **self.settings()}
         path = cache_file(self.cache_dir, f"classifier-{datamodule.name}-{modality.name}", key).with_suffix(".pt")
         device = next(iter(datamodule.split("train").values())).device
-        net = self.network(modality, label.dim).to(device)
+        with torch.random.fork_rng(devices=[]):   # seeded weights and batches; the caller's RNG untouched
+            torch.manual_seed(self.seed)
+            net = self.network(modality, label.dim).to(device)
         if path.is_file():
             try:
                 saved = torch.load(path, map_location=device, weights_only=True)
@@ -90,7 +92,6 @@ class UnimodalClassifiers:
         n = len(train[datamodule.label.name])
         device = next(iter(train.values())).device
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        torch.manual_seed(self.seed)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         loss_fn = nn.CrossEntropyLoss()  # categorical labels only (Coherence.check)
         net.train()
