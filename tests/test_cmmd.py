@@ -145,7 +145,7 @@ def test_predict_samples_average_p_y_given_z_over_prior_draws():
     torch.manual_seed(0)
     model = CMMDModule(MODS, label=LABEL, **TINY).eval()
     with torch.no_grad():
-        model.prior_head.logvar.bias.fill_(1.0)     # a wide prior: single draws disagree
+        model.prior_net[1].logvar.bias.fill_(1.0)     # a wide prior: single draws disagree
         spread = {}
         for k in (1, 4000):
             model.predict_samples = k

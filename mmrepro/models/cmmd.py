@@ -33,7 +33,8 @@ import torch
 from torch import Tensor, nn
 
 from mmrepro.errors import check_choice, check_range
-from mmrepro.models.components.towers import ConcatMLP, GaussianHead
+from mmrepro.models.components.mopoe_networks import Generator
+from mmrepro.models.components.towers import ConcatMLP, Encoder, GaussianHead
 from mmrepro.models.roles import label_input, label_nll, label_probs, require_label, split_roles
 from mmrepro.models.variational import VariationalModule
 from mmrepro.objectives.gaussian import kl_normal
@@ -48,9 +49,10 @@ class CMMDModule(VariationalModule):
                  dropout: float = 0.2, omega: float = 0.5, alpha: float = 10.0, lam: float = 1000.0,
                  prior_z: str = "sample", kl: str = "exact", cls_reduction: str = "sum",
                  mmd_scale: float | None = None, mmd_estimator: str = "biased", activation: str = "softplus",
-                 lr: float = 1e-4, gaussian_var: float | str = "network", predict_samples: int = 1):
+                 lr: float = 1e-4, gaussian_var: float | str = "network", predict_samples: int = 1,
+                 networks: str = "mlp"):
         super().__init__(modalities, latent_dim=latent_dim, tower=encoder, decoder=decoder, activation=activation,
-                         warmup_epochs=0, lr=lr, gaussian_var=gaussian_var, n_modalities=0)
+                         warmup_epochs=0, lr=lr, gaussian_var=gaussian_var, n_modalities=0, networks=networks)
         self.label = require_label(label, "cmmd")
         self.supervised = True
         self.observed, self.missing = split_roles(self.modalities, observed)
@@ -69,10 +71,17 @@ class CMMDModule(VariationalModule):
         net = dict(activation=self.activation, dropout=self.dropout)
         self.enc = ConcatMLP({**{n: dims[n] for n in self.missing}, **obs, "y": self.label.dim}, self.tower, None, **net)
         self.enc_head = GaussianHead(self.enc.width, self.latent_dim)
-        self.prior_net = ConcatMLP(obs, [check_range("prior[]", p, 1, integer=True) for p in prior], None, **net)
-        self.prior_head = GaussianHead(self.prior_net.width, self.latent_dim)
-        self.decoders = nn.ModuleDict({n: ConcatMLP({"z": self.latent_dim, **obs}, self.decoder_sizes,
-                                                    self.out_units(n), **net) for n in self.missing})
+        if self.networks == "mopoe":
+            self.prior_net = Encoder([self.by_name[n] for n in self.observed], self.latent_dim, [], [], **net,
+                                     networks="mopoe")
+            self.decoders = nn.ModuleDict({n: Generator(self.by_name[n], self.latent_dim, **net,
+                                                        out_mult=self.out_units(n) // self.by_name[n].dim)
+                                           for n in self.missing})
+        else:
+            mlp = ConcatMLP(obs, [check_range("prior[]", p, 1, integer=True) for p in prior], None, **net)
+            self.prior_net = nn.Sequential(mlp, GaussianHead(mlp.width, self.latent_dim))
+            self.decoders = nn.ModuleDict({n: ConcatMLP({"z": self.latent_dim, **obs}, self.decoder_sizes,
+                                                        self.out_units(n), **net) for n in self.missing})
         self.classifier = ConcatMLP({"z": self.latent_dim}, [check_range("classifier[]", c, 1, integer=True)
                                                              for c in classifier], self.label.dim, **net)
 
@@ -101,10 +110,10 @@ class CMMDModule(VariationalModule):
             self.supervised = True
 
     def prior(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        return self.prior_head(self.prior_net(batch))
+        return self.prior_net(batch)
 
     def decode(self, name: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
-        out = self.decoders[name]({**batch, "z": z})
+        out = self.decoders[name](z if self.networks == "mopoe" else {**batch, "z": z})
         shape = self.by_name[name].shape
         return out.view(len(z), 2, *shape) if out.shape[1] == 2 * self.by_name[name].dim else out.view(len(z), *shape)
 

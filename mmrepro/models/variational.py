@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mmrepro.errors import ConfigError, check_choice, check_range
-from mmrepro.models.components.towers import ACTIVATIONS, Decoder, Encoder, conv_stack, is_image
+from mmrepro.models.components.towers import ACTIVATIONS, NETWORKS, Decoder, Encoder, conv_stack, is_image
 from mmrepro.models.guards import check_finite_loss
 from mmrepro.objectives.gaussian import log_normal
 from mmrepro.objectives.likelihoods import log_likelihood
@@ -40,7 +40,7 @@ class VariationalModule(L.LightningModule):
     SUPPORTS_NETWORK_VAR = False  # decoders that output a log-variance per dimension (CMMD Eq. 6)
 
     def __init__(self, modalities, latent_dim: int = 64, tower: tuple = (512, 512), decoder: tuple = (512, 512, 512),
-                 conv_channels: tuple = (), activation: str = "leaky_relu", warmup_epochs: int = 200,
+                 conv_channels: tuple = (), networks: str = "mlp", activation: str = "leaky_relu", warmup_epochs: int = 200,
                  lr: float = 1e-3, gaussian_var: float | str = 1.0, gan_weight: float = 0.0, n_modalities: int = 2):
         super().__init__()
         if len(modalities) < n_modalities:
@@ -53,6 +53,7 @@ class VariationalModule(L.LightningModule):
         self.tower = [check_range("tower[]", t, 1, integer=True) for t in tower]
         self.decoder_sizes = [check_range("decoder[]", t, 1, integer=True) for t in decoder]
         self.conv_channels = [check_range("conv_channels[]", c, 1, integer=True) for c in conv_channels]
+        self.networks = check_choice("networks", networks, NETWORKS)
         if not self.tower:
             raise ConfigError("tower", "needs at least one layer")
         self.activation = check_choice("activation", activation, ACTIVATIONS)
@@ -74,13 +75,15 @@ class VariationalModule(L.LightningModule):
             self.discriminator = self.make_discriminator(self.modalities[0].shape)
 
     # --- building blocks ------------------------------------------------------------------------
-    def encoder(self, names: list[str]) -> Encoder:
-        return Encoder([self.by_name[n] for n in names], self.latent_dim, self.tower, self.conv_channels, self.activation)
+    def encoder(self, names: list[str], latent_dim: int | None = None) -> Encoder:
+        return Encoder([self.by_name[n] for n in names], latent_dim or self.latent_dim, self.tower,
+                       self.conv_channels, self.activation, self.networks)
 
-    def decoder(self, name: str, condition: str | None = None) -> Decoder:
-        extra = self.by_name[condition].dim if condition else 0
-        return Decoder(self.latent_dim + extra, self.decoder_sizes, self.by_name[name].shape, self.activation,
-                       self.conv_channels)
+    def decoder(self, name: str, condition: str | None = None, extra: int = 0) -> Decoder:
+        """p(name | z [, condition]); `extra` more input units after z (VCCA-private's h)."""
+        extra += self.by_name[condition].dim if condition else 0
+        return Decoder(self.latent_dim + extra, self.decoder_sizes, self.by_name[name], self.activation,
+                       self.conv_channels, self.networks)
 
     def make_discriminator(self, shape) -> nn.Module:
         if self.conv_channels and is_image(shape):

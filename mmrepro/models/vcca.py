@@ -15,7 +15,6 @@ import torch
 from torch import Tensor, nn
 
 from mmrepro.errors import check_range
-from mmrepro.models.components.towers import Decoder, Encoder
 from mmrepro.models.latent_baseline import LatentBaseline
 from mmrepro.objectives.gaussian import kl_normal, reparameterize
 
@@ -45,11 +44,8 @@ class VCCAPrivateModule(VCCAModule):
     def __init__(self, modalities, private_dim: int = 10, **common):
         super().__init__(modalities, **common)
         self.private_dim = check_range("private_dim", private_dim, 1, integer=True)
-        self.private_encoders = nn.ModuleDict({n: Encoder([self.by_name[n]], self.private_dim, self.tower,
-                                                          self.conv_channels, self.activation) for n in self.names})
-        self.decoders = nn.ModuleDict({n: Decoder(self.latent_dim + self.private_dim, self.decoder_sizes,
-                                                  self.by_name[n].shape, self.activation, self.conv_channels)
-                                       for n in self.names})
+        self.private_encoders = nn.ModuleDict({n: self.encoder([n], self.private_dim) for n in self.names})
+        self.decoders = nn.ModuleDict({n: self.decoder(n, extra=self.private_dim) for n in self.names})
         self._h: dict[str, Tensor] = {}
 
     def decode(self, name: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:

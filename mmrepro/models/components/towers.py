@@ -1,8 +1,9 @@
 """Encoder and decoder building blocks sized from a datamodule's modalities.
 
-A modality of shape (C, H, W) gets a conv tower when `conv_channels` is given (JMVAE Sec. 4.2,
-CelebA: four 4x4 stride-2 convolutions, batch norm after all but the first, as the official code);
-every other modality is flattened into an MLP tower."""
+`networks: mlp` (default): a modality of shape (C, H, W) gets a conv tower when `conv_channels` is
+given (JMVAE Sec. 4.2, CelebA: four 4x4 stride-2 convolutions, batch norm after all but the first,
+as the official code); every other modality is flattened into an MLP tower. `networks: mopoe`: the
+per-modality MNIST-SVHN-Text networks of CMMD's Tables H3-H5 (mopoe_networks.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
+from mmrepro.models.components import mopoe_networks
+from mmrepro.models.components.activations import ACTIVATIONS
 
 
 def mlp(sizes: list[int], activation: str = "leaky_relu", last_activation: bool = True,
@@ -61,14 +63,22 @@ def conv_stack(in_channels: int, channels: list[int], activation: str, batch_nor
     return nn.Sequential(*layers, nn.Flatten())
 
 
-def tower(shape: tuple[int, ...], hidden: list[int], conv_channels: list[int], activation: str) -> tuple[nn.Module, int]:
-    """Input tower for one modality and its output width: conv + flatten for (C, H, W) images
-    when conv_channels is set, otherwise an MLP on the flattened modality."""
+NETWORKS = ("mlp", "mopoe")
+
+
+def tower(modality, hidden: list[int], conv_channels: list[int], activation: str,
+          networks: str = "mlp", dropout: float = 0.0) -> tuple[nn.Module, int]:
+    """Input tower for one modality and its output width: with networks = mopoe its Table H3-H5
+    feature network; otherwise conv + flatten for (C, H, W) images when conv_channels is set, else
+    an MLP on the flattened modality."""
+    if networks == "mopoe":
+        return mopoe_networks.features(modality, activation, dropout)
+    shape = tuple(modality.shape)
     if conv_channels and is_image(shape):
         c, h, w = shape
         scale = 2 ** len(conv_channels)
         return conv_stack(c, conv_channels, activation), conv_channels[-1] * (h // scale) * (w // scale)
-    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden], activation)), hidden[-1]
+    return nn.Sequential(nn.Flatten(), mlp([math.prod(shape), *hidden], activation, dropout=dropout)), hidden[-1]
 
 
 class GaussianHead(nn.Module):
@@ -87,13 +97,14 @@ class Encoder(nn.Module):
     """q(z | the given modalities): one tower per modality, tops concatenated, a Gaussian head
     (JMVAE Sec. 4.2: "shared the top of each layers and mapped them into 64 hidden units")."""
 
-    def __init__(self, modalities, latent_dim: int, hidden: list[int], conv_channels: list[int], activation: str):
+    def __init__(self, modalities, latent_dim: int, hidden: list[int], conv_channels: list[int], activation: str,
+                 networks: str = "mlp", dropout: float = 0.0):
         super().__init__()
         self.names = [m.name for m in modalities]
         self.shapes = {m.name: tuple(m.shape) for m in modalities}
         towers, width = {}, 0
         for m in modalities:
-            towers[m.name], out = tower(m.shape, hidden, conv_channels, activation)
+            towers[m.name], out = tower(m, hidden, conv_channels, activation, networks, dropout)
             width += out
         self.towers = nn.ModuleDict(towers)
         self.head = GaussianHead(width, latent_dim)
@@ -104,14 +115,17 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """Input (z, optionally concatenated with a condition) -> the modality's shape (logits or
-    mean, per its likelihood). Images with conv_channels: a dense layer to (C_last, H/2^n, W/2^n)
-    and n 4x4 stride-2 transposed convolutions (JMVAE CelebA); otherwise an MLP."""
+    mean, per its likelihood). networks = mopoe: its Table H3-H5 generator. Images with
+    conv_channels: a dense layer to (C_last, H/2^n, W/2^n) and n 4x4 stride-2 transposed
+    convolutions (JMVAE CelebA); otherwise an MLP."""
 
-    def __init__(self, in_features: int, hidden: list[int], shape: tuple[int, ...], activation: str,
-                 conv_channels: list[int] = ()):
+    def __init__(self, in_features: int, hidden: list[int], modality, activation: str,
+                 conv_channels: list[int] = (), networks: str = "mlp"):
         super().__init__()
-        self.shape = tuple(shape)
-        if conv_channels and is_image(shape):
+        self.shape = shape = tuple(modality.shape)
+        if networks == "mopoe":
+            self.net = mopoe_networks.Generator(modality, in_features, activation)
+        elif conv_channels and is_image(shape):
             c, h, w = shape
             chans = list(reversed(conv_channels))
             scale = 2 ** len(chans)
