@@ -85,6 +85,10 @@ def test_three_modality_triples_share_the_class_and_the_rotated_view_is_rotated(
     plain = dm._bases["mnist"][batch["rotated_index"]]
     assert not torch.allclose(batch["rotated"], plain)  # rotated, not a copy
     assert torch.allclose(batch["rotated"].sum((1, 2)), plain.sum((1, 2)), rtol=0.15)  # same ink, moved
+    # journal Appendix C: cross-entropy for every missing modality, SVHN / 255 in [0, 1]
+    assert [m.likelihood for m in dm.modalities] == ["bernoulli"] * 3
+    assert 0 <= batch["svhn"].min() and batch["svhn"].max() <= 1
+    assert make(MNIST3, roots, svhn_likelihood="gaussian").modalities[2].likelihood == "gaussian"
 
 
 def test_text_spells_the_label_word_at_an_allowed_start(roots):
