@@ -290,3 +290,30 @@ def test_cmmd_table_2_flickr_pipeline_on_the_mir_flickr_fixture(tmp_path):
     results = table.split("## Selection")[0]
     assert "not run" not in results and results.count("(n=1)") == 1 + 2 and "64.1" in results
     assert "pretrain.epochs 0 (m_xo_flickr); 1 (cmmd_flickr)" in table and table.count("model.omega = ") == 1
+
+
+def test_every_config_key_a_table_describes_or_selects_exists_in_some_experiment():
+    """A renamed config key must not silently vanish from a table's data section or selection."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from mmrepro import CONFIG_DIR
+    from mmrepro.tables.build import specs
+    from mmrepro.train import group_options
+
+    keys: set[str] = set()
+
+    def walk(node: dict, prefix: str = "") -> None:
+        for k, v in node.items():
+            keys.add(prefix + k)
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        for experiment in group_options("experiment"):
+            walk(OmegaConf.to_container(compose(config_name="config", overrides=[f"experiment={experiment}"])))
+    named = {(table, key) for table, spec in specs().items() for key in spec.get("describe", [])}
+    named |= {(table, spec["select"]["param"]) for table, spec in specs().items() if "select" in spec}
+    named |= {(table, key) for table, spec in specs().items() for row in spec.get("rows", [])
+              for key in row.get("where", {})}
+    assert len(named) > 20 and not {(t, k) for t, k in named if k not in keys}
