@@ -218,6 +218,7 @@ def test_mvae_and_mopoe_objectives_are_built_from_their_subsets():
 @pytest.mark.parametrize("override,key", [("model.omega=1.5", "model.omega"), ("model.lam=-1", "model.lam"),
                                           ("model.alpha=-1", "model.alpha"),
                                           ("model.observed=[middle]", "model.observed"),
+                                          ("model.networks=resnet", "model.networks"),
                                           ("dataset=celeba", "dataset")])
 def test_bad_cmmd_settings_are_one_line_errors(tmp_path, override, key):
     result = run_cli("experiment=cmmd_digits", override, f"runs_dir={tmp_path}", "trainer.max_epochs=1")

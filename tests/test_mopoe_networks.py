@@ -91,7 +91,7 @@ def test_cmmd_mopoe_prior_reads_every_observed_modality_and_decoders_read_z_alon
 
 
 def test_shapes_the_tables_do_not_cover_are_one_line_config_errors():
-    with pytest.raises(ConfigError, match=r"model\.networks.*\(C, 32, 32\)"):
+    with pytest.raises(ConfigError, match=r"^networks: .*\(C, 32, 32\)"):
         MoPoEModule([SVHN, Modality("face", (3, 64, 64), "gaussian")], label=LABEL, networks="mopoe")
     with pytest.raises(ConfigError, match="len_sequence"):
         CMMDModule([MNIST, Modality("text", (10, 71), "categorical")], label=LABEL, networks="mopoe")

@@ -36,11 +36,11 @@ def kind(modality) -> str:
         return "image"
     if len(shape) == 2 and modality.likelihood == "categorical":
         if shape[0] != SEQUENCE_LENGTH:
-            raise ConfigError("model.networks", f"mopoe text networks (Table H5) read {SEQUENCE_LENGTH} characters; "
+            raise ConfigError("networks", f"mopoe text networks (Table H5) read {SEQUENCE_LENGTH} characters; "
                               f"modality {modality.name!r} has {shape[0]} (dataset.len_sequence)")
         return "text"
     if len(shape) == 3:
-        raise ConfigError("model.networks", f"mopoe image networks (Table H3) read (C, 32, 32); modality "
+        raise ConfigError("networks", f"mopoe image networks (Table H3) read (C, 32, 32); modality "
                           f"{modality.name!r} is {shape}; use networks: mlp")
     return "flat"
 
