@@ -20,6 +20,7 @@ a mean and a log-variance per dimension (CMMD Eq. 6), the second block the log-v
 from __future__ import annotations
 
 import math
+from functools import partial
 
 from torch import Tensor, nn
 
@@ -58,7 +59,7 @@ class ToChannels(nn.Module):
 
 def features(modality, activation: str, dropout: float = 0.0) -> tuple[nn.Module, int]:
     """The 'conditional prior' column of Tables H3-H5 without its heads: (network, output width)."""
-    a = lambda: _act(activation, dropout)  # noqa: E731 - a fresh activation per layer
+    a = partial(_act, activation, dropout)   # a fresh activation (and dropout) per layer
     k = kind(modality)
     if k == "image":
         c = modality.shape[0]
@@ -76,7 +77,7 @@ class Generator(nn.Module):
 
     def __init__(self, modality, in_features: int, activation: str, dropout: float = 0.0, out_mult: int = 1):
         super().__init__()
-        a = lambda: _act(activation, dropout)  # noqa: E731
+        a = partial(_act, activation, dropout)
         self.shape, self.out_mult, self.kind = tuple(modality.shape), out_mult, kind(modality)
         if self.kind == "image":
             c = modality.shape[0]
@@ -97,4 +98,3 @@ class Generator(nn.Module):
         if self.kind == "text":   # (B, m*A, L) -> (B, m, L, A)
             out = out.view(len(z), self.out_mult, self.shape[1], self.shape[0]).transpose(-1, -2)
         return out.reshape(len(z), self.out_mult * math.prod(self.shape))
-
