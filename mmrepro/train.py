@@ -47,6 +47,13 @@ def build(group: str, node: DictConfig, **kwargs):
         raise e.under(group) from None
 
 
+def build_datamodule(node: DictConfig):
+    """The dataset config's datamodule. `dataset.note` (free text the tables show, e.g. "5,000-digit
+    subset"; any dataset, set by a sweep config or `+dataset.note=...`) goes to the run record, not
+    to the datamodule."""
+    return build("dataset", OmegaConf.masked_copy(node, [k for k in node if k != "note"]))
+
+
 class RecordModelTarget(Callback):
     """Stores the model's _target_ in every checkpoint, so a checkpoint of another model is refused."""
 
@@ -145,7 +152,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
     if cfg.get("resume"):
         cfg, choices = resumed_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = build("dataset", cfg.dataset)
+    datamodule = build_datamodule(cfg.dataset)
     evaluator = build("eval", cfg.eval)
     model = build("model", cfg.model, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule))
     evaluator.check(model, [m.name for m in datamodule.modalities])  # before any training

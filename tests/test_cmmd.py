@@ -239,7 +239,7 @@ def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_
 
     from mmrepro import CONFIG_DIR
     from mmrepro.eval.classification import Classification
-    from mmrepro.train import build
+    from mmrepro.train import build_datamodule
     from tests.test_jmvae import dataset_fixtures
 
     fixtures = dataset_fixtures(tmp_path)
@@ -247,7 +247,7 @@ def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_
     for name, observed in cases:
         overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in fixtures[name].items()]
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            dm = build("dataset", compose(config_name="config", overrides=overrides).dataset)
+            dm = build_datamodule(compose(config_name="config", overrides=overrides).dataset)
         dm.setup()
         for cls, kw in ((CMMDModule, TINY), (MxOModule, {"hidden": [16, 8]}), *BASELINES):
             model = cls(dm.modalities, label=dm.label, observed=observed, **kw)

@@ -139,7 +139,7 @@ def test_every_dataset_is_summarised_by_the_data_cli_and_feeds_one_training_step
 
     from mmrepro import CONFIG_DIR
     from mmrepro.data.__main__ import main as data_cli
-    from mmrepro.train import build, group_options
+    from mmrepro.train import build_datamodule, group_options
 
     fixtures = dataset_fixtures(tmp_path)
     assert sorted(fixtures) == group_options("dataset")  # every dataset config is covered
@@ -149,7 +149,7 @@ def test_every_dataset_is_summarised_by_the_data_cli_and_feeds_one_training_step
         out = capsys.readouterr().out
         assert f"dataset {name}" in out and "split train:" in out and "modality" in out
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            dm = build("dataset", compose(config_name="config", overrides=overrides).dataset)
+            dm = build_datamodule(compose(config_name="config", overrides=overrides).dataset)
         assert dm.name == name
         dm.setup()
         one_step(dm)

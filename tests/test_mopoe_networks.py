@@ -104,7 +104,7 @@ def test_every_model_with_mopoe_networks_trains_one_step_on_the_mnist_svhn_fixtu
     from hydra import compose, initialize_config_dir
 
     from mmrepro import CONFIG_DIR
-    from mmrepro.train import build
+    from mmrepro.train import build_datamodule
     from tests.test_jmvae import dataset_fixtures
 
     fixtures = dataset_fixtures(tmp_path)
@@ -115,7 +115,7 @@ def test_every_model_with_mopoe_networks_trains_one_step_on_the_mnist_svhn_fixtu
     for name in ("mnist_svhn", "mnist_svhn_text", "mnist3"):
         overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in fixtures[name].items()]
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            dm = build("dataset", compose(config_name="config", overrides=overrides).dataset)
+            dm = build_datamodule(compose(config_name="config", overrides=overrides).dataset)
         dm.setup()
         for cls, kw in models:
             model = cls(dm.modalities, label=dm.label, **kw)

@@ -167,28 +167,32 @@ def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
 
 
 def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tmp_path):
-    """`make table-cmmd_t2_xrmb` (= Table 6) and `make table-cmmd_t2_mnist`, one epoch, two omegas."""
+    """`make table-cmmd_t2_xrmb` (= Table 6), `make table-cmmd_t2_mnist` and its 5,000-digit variant
+    (`make table-cmmd_t2_mnist5k`, here on the same fixture files), one epoch, two omegas."""
     from tests.conftest import write_mnist_raw
     from tests.test_xrmb import write_synthetic_xrmb
 
     write_synthetic_xrmb(tmp_path / "xrmb")
     mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
     data = {"xrmb": [f"dataset.root={tmp_path}/xrmb"],
-            "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"]}
+            "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"],
+            "mnist5k": [f"dataset.root={mnist}", "dataset.val_size=100"]}
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
             "eval.n_latents=50"]
     for variant, overrides in data.items():
         for args in ([f"sweep=cmmd_t2_{variant}", "model.omega=0.0,1.0"], [f"sweep=cmmd_t2_{variant}_baselines"]):
             result = run_cli("-m", *args, *overrides, *fast, timeout=600)
             assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
-    for table, variant in (("cmmd_t2_xrmb", "xrmb"), ("cmmd_t6", "xrmb"), ("cmmd_t2_mnist", "mnist")):
+    for table, variant in (("cmmd_t2_xrmb", "xrmb"), ("cmmd_t6", "xrmb"), ("cmmd_t2_mnist", "mnist"),
+                           ("cmmd_t2_mnist", "mnist5k")):
         built = run_cli(table, "--variant", variant, "--runs-dir", f"{tmp_path}/runs", "--results-dir",
                         f"{tmp_path}/results", module="mmrepro.tables")
         assert built.returncode == 0, built.stderr
     out = tmp_path / "results" / "cmmd"
-    for name, cells in (("t2_xrmb", 3), ("t6_xrmb", 9), ("t2_mnist", 3)):
+    for name, cells in (("t2_xrmb", 3), ("t6_xrmb", 9), ("t2_mnist", 3), ("t2_mnist5k", 3)):
         results = (out / f"{name}.md").read_text().split("## Selection")[0]
         assert "not run" not in results and results.count("(n=1)") == cells, name
+    assert "5,000-digit real MNIST subset" in (out / "t2_mnist5k.md").read_text()
     assert (out / "f_tsne_mnist.png").stat().st_size > 5000   # Appendix F's t-SNE of the latents
 
 

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import MmreproError
-from mmrepro.train import build, check_group_overrides
+from mmrepro.train import build_datamodule, check_group_overrides
 
 
 def main(argv: list[str]) -> int:
@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
         overrides = [a for a in argv if a.startswith("dataset")]
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=overrides)
-        dm = build("dataset", cfg.dataset)
+        dm = build_datamodule(cfg.dataset)
         dm.setup()
         print(dm.summary())
         return 0

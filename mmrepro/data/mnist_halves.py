@@ -17,12 +17,11 @@ class MNISTHalves(ImageHalves):
     image_shape = (28, 28)
 
     def __init__(self, root: str = "data", download: bool = True, batch_size: int = 200, val_size: int = 10000,
-                 binarize: str = "none", split_seed: int = 0, note: str | None = None):
+                 binarize: str = "none", split_seed: int = 0):
         super().__init__(batch_size, binarize, split_seed)
         self.root = Path(root)
         self.download = bool(download)
         self.val_size = check_range("val_size", val_size, 1, integer=True)
-        self.note = note
 
     def source_files(self) -> list[Path]:
         return mnist.source_files(self.root)
