@@ -176,7 +176,7 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
     mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
     data = {"xrmb": [f"dataset.root={tmp_path}/xrmb"],
             "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"],
-            "mnist5k": [f"dataset.root={mnist}", "dataset.val_size=100"]}
+            "mnist5k": [f"dataset.root={mnist}", "dataset.val_size=100", "seed=0"]}
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
             "eval.n_latents=50"]
     for variant, overrides in data.items():
