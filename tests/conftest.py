@@ -32,6 +32,41 @@ def write_mnist_raw(root: Path, n_train: int = 60, n_test: int = 20) -> Path:
     return root
 
 
+def compose_config(*overrides: str):
+    """The config `python -m mmrepro <overrides>` composes (Hydra's compose API, no run directory)."""
+    from hydra import compose, initialize_config_dir
+
+    from mmrepro import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def dataset_overrides(name: str, values: dict) -> list[str]:
+    """`dataset=<name>` and its `dataset.<key>=<value>` settings (e.g. a fixture's root)."""
+    return [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in values.items()]
+
+
+def fixture_datamodule(name: str, values: dict):
+    """The datamodule of dataset `name` with `values` (a fixture's settings), set up."""
+    from mmrepro.train import build_datamodule
+
+    dm = build_datamodule(compose_config(*dataset_overrides(name, values)).dataset)
+    dm.setup()
+    return dm
+
+
+def train_one_step(model, datamodule) -> set[str]:
+    """One Lightning training step on CPU (fast_dev_run); the state-dict keys it changed."""
+    import lightning as L
+    import torch
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    L.Trainer(accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False,
+              enable_model_summary=False, enable_checkpointing=False).fit(model, datamodule=datamodule)
+    return {k for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
+
+
 @pytest.fixture
 def mnist_root(tmp_path: Path) -> Path:
     return write_mnist_raw(tmp_path / "mnist")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import records_under, run_cli
+from tests.conftest import compose_config, records_under, run_cli
 
 FAST = ["trainer.enable_progress_bar=false", "model.n_hidden=64"]
 
@@ -99,12 +99,8 @@ def test_missing_and_corrupt_mnist_files_are_one_line_errors(tmp_path, mnist_roo
 
 def test_every_eval_config_instantiates_with_its_defaults():
     """Each configs/eval/*.yaml builds its evaluator (a typo in a key or target fails here, not in a sweep)."""
-    from hydra import compose, initialize_config_dir
-
-    from mmrepro import CONFIG_DIR
     from mmrepro.train import build, group_options
 
     for name in group_options("eval"):
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            node = compose(config_name="config", overrides=[f"eval={name}"]).eval
+        node = compose_config(f"eval={name}").eval
         assert callable(build("eval", node)) and hasattr(build("eval", node), "check"), name

@@ -20,7 +20,7 @@ from mmrepro.models.vcca import VCCAModule, VCCAPrivateModule
 from mmrepro.objectives.experts import product_of_experts
 from mmrepro.objectives.gaussian import kl_normal
 from mmrepro.objectives.mmd import expected_kernel, mmd, mmd_gaussians
-from tests.conftest import records_under, run_cli
+from tests.conftest import compose_config, fixture_datamodule, records_under, run_cli, train_one_step
 from tests.test_cli import assert_one_line_error
 
 MODS = [Modality("a", (6,), "gaussian"), Modality("b", (5,), "gaussian")]
@@ -234,27 +234,16 @@ def test_unlabelled_dataset_is_refused_by_the_models_that_need_y():
 
 # --- one step of each model on every labelled dataset fixture, then the evaluation ----------------------
 def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_path):
-    import lightning as L
-    from hydra import compose, initialize_config_dir
-
-    from mmrepro import CONFIG_DIR
     from mmrepro.eval.classification import Classification
-    from mmrepro.train import build_datamodule
     from tests.test_jmvae import dataset_fixtures
 
     fixtures = dataset_fixtures(tmp_path)
     cases = [(name, None) for name in fixtures if name != "celeba"] + [("mnist3", ["mnist", "rotated"])]
     for name, observed in cases:
-        overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in fixtures[name].items()]
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            dm = build_datamodule(compose(config_name="config", overrides=overrides).dataset)
-        dm.setup()
+        dm = fixture_datamodule(name, fixtures[name])
         for cls, kw in ((CMMDModule, TINY), (MxOModule, {"hidden": [16, 8]}), *BASELINES):
             model = cls(dm.modalities, label=dm.label, observed=observed, **kw)
-            before = {k: v.clone() for k, v in model.state_dict().items()}
-            L.Trainer(accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=False).fit(model, datamodule=dm)
-            assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items()), (name, cls)
+            assert train_one_step(model, dm), (name, cls)
             metrics = Classification(n_latents=20, collapse_points=20)(model, dm, tmp_path)
             score = "test/mAP" if dm.label.likelihood == "bernoulli" else "test/error"
             assert 0 <= metrics[score] <= 100, (name, cls, metrics)
@@ -402,14 +391,11 @@ def train_embedded(experiment: str, seed: int = 0, *overrides: str):
     """Train `experiment` as configured (its epochs, lr, sizes) in-process; return the datamodule
     and the evaluator's test outputs (dropout off)."""
     import lightning as L
-    from hydra import compose, initialize_config_dir
 
-    from mmrepro import CONFIG_DIR
     from mmrepro.eval.classification import Classification
     from mmrepro.train import build, build_datamodule, model_inputs
 
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}", f"seed={seed}", *overrides])
+    cfg = compose_config(f"experiment={experiment}", f"seed={seed}", *overrides)
     L.seed_everything(seed, workers=True, verbose=False)
     dm = build_datamodule(cfg.dataset)
     model = build("model", cfg.model, modalities=dm.modalities, **model_inputs(cfg.model, dm))

@@ -3,7 +3,6 @@ every dataset's fixture (each dataset feeds the training loop)."""
 
 import math
 
-import lightning as L
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from mmrepro.errors import ConfigError
 from mmrepro.models.jmvae import JMVAEModule
 from mmrepro.objectives.gaussian import kl_normal, log_normal
 from mmrepro.objectives.likelihoods import log_likelihood
+from tests.conftest import dataset_overrides, fixture_datamodule, train_one_step
 
 TINY = {"latent_dim": 4, "tower": [16], "decoder": [16]}
 
@@ -85,12 +85,9 @@ def test_out_of_range_values_name_their_key():
 
 def one_step(dm):
     model = JMVAEModule(dm.modalities, warmup_epochs=1, **TINY)
-    trainer = L.Trainer(accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, enable_checkpointing=False)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer.fit(model, datamodule=dm)
-    assert trainer.global_step == 1 and math.isfinite(model.last_finite_loss)
-    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    changed = train_one_step(model, dm)
+    assert model.trainer.global_step == 1 and math.isfinite(model.last_finite_loss)
+    assert changed
 
 
 def test_bernoulli_modality_on_data_outside_unit_interval_is_refused(tmp_path):
@@ -135,21 +132,15 @@ def dataset_fixtures(tmp_path) -> dict[str, dict]:
 
 
 def test_every_dataset_is_summarised_by_the_data_cli_and_feeds_one_training_step(tmp_path, capsys):
-    from hydra import compose, initialize_config_dir
-
-    from mmrepro import CONFIG_DIR
     from mmrepro.data.__main__ import main as data_cli
-    from mmrepro.train import build_datamodule, group_options
+    from mmrepro.train import group_options
 
     fixtures = dataset_fixtures(tmp_path)
     assert sorted(fixtures) == group_options("dataset")  # every dataset config is covered
     for name, values in fixtures.items():
-        overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in values.items()]
-        assert data_cli(overrides) == 0, name
+        assert data_cli(dataset_overrides(name, values)) == 0, name
         out = capsys.readouterr().out
         assert f"dataset {name}" in out and "split train:" in out and "modality" in out
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            dm = build_datamodule(compose(config_name="config", overrides=overrides).dataset)
+        dm = fixture_datamodule(name, values)
         assert dm.name == name
-        dm.setup()
         one_step(dm)

@@ -14,6 +14,7 @@ from mmrepro.models.mmvae import MMVAEModule
 from mmrepro.models.mopoe import MoPoEModule
 from mmrepro.models.mvae import MVAEModule
 from mmrepro.models.vcca import VCCAModule, VCCAPrivateModule
+from tests.conftest import fixture_datamodule, train_one_step
 
 MNIST, SVHN = Modality("mnist", (28, 28), "bernoulli"), Modality("svhn", (3, 32, 32), "gaussian")
 TEXT = Modality("text", (8, 71), "categorical")
@@ -100,11 +101,6 @@ def test_shapes_the_tables_do_not_cover_are_one_line_config_errors():
 
 
 def test_every_model_with_mopoe_networks_trains_one_step_on_the_mnist_svhn_fixtures(tmp_path):
-    import lightning as L
-    from hydra import compose, initialize_config_dir
-
-    from mmrepro import CONFIG_DIR
-    from mmrepro.train import build_datamodule
     from tests.test_jmvae import dataset_fixtures
 
     fixtures = dataset_fixtures(tmp_path)
@@ -113,16 +109,10 @@ def test_every_model_with_mopoe_networks_trains_one_step_on_the_mnist_svhn_fixtu
               (VCCAPrivateModule, {**small, "private_dim": 2}), (MVAEModule, small), (MMVAEModule, {**small, "k": 2}),
               (MoPoEModule, small)]
     for name in ("mnist_svhn", "mnist_svhn_text", "mnist3"):
-        overrides = [f"dataset={name}"] + [f"dataset.{k}={v}" for k, v in fixtures[name].items()]
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            dm = build_datamodule(compose(config_name="config", overrides=overrides).dataset)
-        dm.setup()
+        dm = fixture_datamodule(name, fixtures[name])
         for cls, kw in models:
             model = cls(dm.modalities, label=dm.label, **kw)
-            before = {k: v.clone() for k, v in model.state_dict().items()}
-            L.Trainer(accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, enable_checkpointing=False).fit(model, datamodule=dm)
-            changed = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
+            changed = {k.split(".")[0] for k in train_one_step(model, dm)}
             assert changed >= ({"enc", "prior_net", "decoders", "classifier"} if cls is CMMDModule
                                else {"decoders"}), (name, cls, changed)
             generated = model.generate_missing(dm.rows("test", 0, 3))

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from mmrepro.tables.build import build_table, paper_values
-from tests.conftest import records_under, run_cli
+from tests.conftest import compose_config, records_under, run_cli
 
 
 def record(tmp: Path, sweep: str, num: int, experiment: str, seed: int, metrics=None, error=None) -> None:
@@ -298,10 +298,8 @@ def test_cmmd_table_2_flickr_pipeline_on_the_mir_flickr_fixture(tmp_path):
 
 def test_every_config_key_a_table_describes_or_selects_exists_in_some_experiment():
     """A renamed config key must not silently vanish from a table's data section or selection."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from mmrepro import CONFIG_DIR
     from mmrepro.tables.build import specs
     from mmrepro.train import group_options
 
@@ -313,9 +311,8 @@ def test_every_config_key_a_table_describes_or_selects_exists_in_some_experiment
             if isinstance(v, dict):
                 walk(v, f"{prefix}{k}.")
 
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        for experiment in group_options("experiment"):
-            walk(OmegaConf.to_container(compose(config_name="config", overrides=[f"experiment={experiment}"])))
+    for experiment in group_options("experiment"):
+        walk(OmegaConf.to_container(compose_config(f"experiment={experiment}")))
     named = {(table, key) for table, spec in specs().items() for key in spec.get("describe", [])}
     named |= {(table, spec["select"]["param"]) for table, spec in specs().items() if "select" in spec}
     named |= {(table, key) for table, spec in specs().items() for row in spec.get("rows", [])
