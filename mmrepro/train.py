@@ -64,6 +64,29 @@ class RecordModelTarget(Callback):
         checkpoint["mmrepro_model"] = self.target
 
 
+class MetricHistory(Callback):
+    """Every validation epoch's `val/*` metrics (Lightning's callback_metrics), kept for the run
+    record's `curves` ({"epoch": [...], metric: [...]}) and the learning-curve figures."""
+
+    def __init__(self):
+        self.curves: dict[str, list] = {}
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        values = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if values:
+            self.curves.setdefault("epoch", []).append(trainer.current_epoch)
+            for k, v in values.items():
+                self.curves.setdefault(k, []).append(v)
+
+    def state_dict(self) -> dict:
+        return {"curves": self.curves}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.curves = state.get("curves", {})
+
+
 def load_weights(model, path: Path, target: str) -> None:
     """init_from=<checkpoint>: start from (or, with trainer.max_epochs=0, evaluate) saved weights
     of the same model with the same settings."""
@@ -161,7 +184,8 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
     datamodule.setup()  # read and check the data before any training starts
     logger = build("logger", cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
-    callbacks = [checkpoints, RecordModelTarget(cfg.model._target_)]
+    history = MetricHistory()
+    callbacks = [checkpoints, RecordModelTarget(cfg.model._target_), history]
     if cfg.trainer.get("enable_progress_bar"):
         callbacks.append(RichProgressBar(leave=True))
     trainer = build("trainer", cfg.trainer, logger=logger, default_root_dir=str(run_dir), callbacks=callbacks)
@@ -183,6 +207,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
         "metrics": metrics,
         "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
                      "final_loss": model.last_finite_loss, "pretraining": pretraining},
+        "curves": history.curves,
         "data": data,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "git": git,

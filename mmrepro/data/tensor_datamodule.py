@@ -152,6 +152,14 @@ class TensorDataModule(L.LightningDataModule):
         return IndexBatches(self.split(self.train_split), self.batch_size, shuffle=True, drop_last=True,
                             rank=rank, world_size=world, resample=self.resample_train, resolve=self.resolve)
 
+    def val_dataloader(self):
+        """The validation split in order (Lightning's validation loop; models with a
+        validation_step, e.g. CMMD and M-xO, log a per-epoch learning curve), or none."""
+        if "val" not in self.split_names():
+            return []
+        return IndexBatches(self.split("val"), max(self.batch_size, 1000), shuffle=False, drop_last=False,
+                            resolve=self.resolve)
+
     def summary(self) -> str:
         """Human-readable description: files, splits, modalities, label counts."""
         lines = [f"dataset {self.name}"]

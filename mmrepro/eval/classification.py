@@ -5,12 +5,15 @@
   validation split (to choose omega) and the test split; for multi-label data (MIR-Flickr) mAP (%),
   sklearn's average_precision_score macro-averaged over classes (`map_average`; the official code
   passes average='micro', the Srivastava & Salakhutdinov protocol the paper compares with is macro);
-- rmse of the generated x_M (model.generate_missing): sqrt of the mean over all N x D entries of the
-  squared error (the code's utils.rmse), per missing modality and over all of them;
+- rmse of the generated x_M, one protocol for every model (mmrepro/eval/generation.py: the decoder
+  mean at the mean of the model's z given x_O): sqrt of the mean over all N x D entries of the
+  squared error (the code's utils.rmse), per missing modality and over all of them; CMMD also
+  `rmse_sampled` (decoded at one z ~ p(z|x_O), the paper's literal test-time generation);
 - per speaker (XRMB, Table 6): error and rmse of each test speaker's frames;
-- figure data: collapse.npz (model.collapse_statistics: KL per latent dimension of the test points,
-  decoder variances; Figure 2) and latents.npz (model.representation of up to `n_latents` test points
-  with labels, for the t-SNE figure).
+- figure data: collapse.npz (mmrepro/eval/collapse.py: Figure 2's three KL panels per latent
+  dimension of the test points, and decoder variances) and latents.npz (model.representation of up to `n_latents` test points
+  with labels, for the t-SNE figure), test_predictions.npz (each test point's predicted class and
+  label, for paired tests between models on the same points).
 Points are processed in chunks of `chunk_size` rows (model in eval mode: dropout off).
 """
 
@@ -23,6 +26,8 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from mmrepro.errors import ConfigError, check_choice, check_range
+from mmrepro.eval.collapse import collapse_statistics
+from mmrepro.eval.generation import can_generate, generate_missing
 
 
 class Classification:
@@ -81,10 +86,13 @@ class Classification:
                 out = {"probs": self.predict(model, rows), "y": rows[model.label.name]}
                 if "speaker" in rows:
                     out["speaker"] = rows["speaker"]
-                if hasattr(model, "generate_missing"):
-                    for name, x in model.generate_missing(rows).items():
+                if can_generate(model):
+                    for name, x in generate_missing(model, rows).items():
                         out[f"gen/{name}"] = x.flatten(1)
                         out[f"true/{name}"] = rows[name].flatten(1).to(x.dtype)
+                if hasattr(model, "generate_sampled"):
+                    for name, x in model.generate_sampled(rows).items():
+                        out[f"sampled/{name}"] = x.flatten(1)
                 for k, v in out.items():
                     parts.setdefault(k, []).append(v.float().cpu() if v.is_floating_point() else v.cpu())
         return {k: torch.cat(v).numpy() for k, v in parts.items()}
@@ -104,11 +112,16 @@ class Classification:
         if generated:
             sq = np.concatenate([(out[f"gen/{n}"] - out[f"true/{n}"]) ** 2 for n in generated], 1)
             metrics[f"{prefix}/rmse"] = float(np.sqrt(sq.mean()))
+        sampled = [k[8:] for k in out if k.startswith("sampled/")]
+        if sampled:
+            sq = np.concatenate([(out[f"sampled/{n}"] - out[f"true/{n}"]) ** 2 for n in sampled], 1)
+            metrics[f"{prefix}/rmse_sampled"] = float(np.sqrt(sq.mean()))
         return metrics
 
     def __call__(self, model, datamodule, run_dir: Path) -> dict:
         model.eval()
         metrics: dict = {}
+        test = None
         if not hasattr(model, "predict"):
             self.fit_probe(model, datamodule)
         for split in self.splits:
@@ -116,19 +129,22 @@ class Classification:
                 continue  # e.g. mnist_label with split=code has no validation split
             out = self.outputs(model, datamodule, split)
             metrics.update(self.scores(model, out, split))
+            test = out if split == "test" else test
             if split == "test" and "speaker" in out:
                 for s in np.unique(out["speaker"]):
                     mine = {k: v[out["speaker"] == s] for k, v in out.items()}
                     metrics.update({k.replace("test/", f"test_speaker/{int(s)}/"): v
                                     for k, v in self.scores(model, mine, "test").items()})
-        self.save_figure_data(model, datamodule, run_dir)
+        self.save_figure_data(model, datamodule, run_dir, test)
         return metrics
 
     @torch.no_grad()
-    def save_figure_data(self, model, datamodule, run_dir: Path) -> None:
+    def save_figure_data(self, model, datamodule, run_dir: Path, test: dict[str, np.ndarray] | None = None) -> None:
         n = len(datamodule.split("test")[model.label.name])
-        if hasattr(model, "collapse_statistics") and self.collapse_points:
-            rows = [model.collapse_statistics(datamodule.rows("test", i, min(i + self.chunk_size, n, self.collapse_points)))
+        if test is not None and model.label.likelihood == "categorical":   # paired tests (McNemar) across models
+            np.savez(run_dir / "test_predictions.npz", predicted=test["probs"].argmax(1), label=test["y"])
+        if hasattr(model, "collapse_posteriors") and self.collapse_points:
+            rows = [collapse_statistics(model, datamodule.rows("test", i, min(i + self.chunk_size, n, self.collapse_points)))
                     for i in range(0, min(n, self.collapse_points), self.chunk_size)]
             np.savez(run_dir / "collapse.npz", **{k: torch.cat([r[k] for r in rows]).float().cpu().numpy() for k in rows[0]})
         if hasattr(model, "representation") and self.n_latents:

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from mmrepro.errors import check_choice, check_range
+from mmrepro.models.classifier_validation import ClassifierValidation
 from mmrepro.models.components.mopoe_networks import Generator
 from mmrepro.models.components.towers import ConcatMLP, Encoder, GaussianHead
 from mmrepro.models.roles import label_input, label_nll, label_probs, require_label, split_roles
@@ -41,7 +42,7 @@ from mmrepro.objectives.gaussian import kl_normal
 from mmrepro.objectives.mmd import ESTIMATORS, mmd
 
 
-class CMMDModule(VariationalModule):
+class CMMDModule(ClassifierValidation, VariationalModule):
     SUPPORTS_NETWORK_VAR = True
 
     def __init__(self, modalities, label=None, observed: list[str] | None = None, encoder=(2500, 2500, 2500),
@@ -159,17 +160,24 @@ class CMMDModule(VariationalModule):
         return label_probs(self.label, self.classifier({"z": z})).view(k, len(mu), -1).mean(0)
 
     @torch.no_grad()
-    def generate_missing(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The decoder mean of each missing modality at z from p(z | x_O) (prior_z)."""
+    def latent_mean(self, batch: dict[str, Tensor]) -> Tensor:
+        """The mean of the model's distribution of z given x_O, p(z|x_O): where every model's x_M is
+        generated for the rmse (mmrepro/eval/generation.py; the official draw_x2)."""
+        return self.prior(batch)[0]
+
+    @torch.no_grad()
+    def generate_sampled(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The decoder mean of each missing modality at one z ~ p(z|x_O) (prior_z = sample, the
+        paper's "z ~ p(z|x_O) at test"; the table's extra "sampled z" rmse column)."""
         z = self.prior_sample(*self.prior(batch))
         return {n: self.mean(n, self.decode(n, z, batch)) for n in self.missing}
 
     @torch.no_grad()
     def generate_from(self, batch: dict[str, Tensor], given: list[str]) -> dict[str, Tensor]:
-        """Coherence: CMMD generates x_M from its observed set only."""
+        """Coherence: CMMD generates x_M from its observed set only, at z ~ p(z|x_O) (prior_z)."""
         if sorted(given) != sorted(self.observed):
             raise ValueError(f"CMMD observing {self.observed} cannot generate from {given}")
-        return self.generate_missing(batch)
+        return self.generate_sampled(batch)
 
     @torch.no_grad()
     def representation(self, batch: dict[str, Tensor]) -> Tensor:
@@ -177,15 +185,17 @@ class CMMDModule(VariationalModule):
         return self.prior(batch)[0]
 
     @torch.no_grad()
-    def collapse_statistics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Figure 2: KL(q || p(z|x_O)) per latent dimension (B, d) and, for network-variance
-        Gaussian decoders, the decoder variance per output dimension (B, D) at z from the prior."""
-        mu_q, logvar_q = self.posterior(batch)
-        mu_p, logvar_p = self.prior(batch)
-        kl = 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
-        out = {"kl_per_dim": kl}
+    def collapse_posteriors(self, batch: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+        """Figure 2 (Appendix E): (z|x_O) = the prior p(z|x_O), (z|x_M) = the inference posterior
+        q(z|x_O, x_M, y)."""
+        return {"observed": self.prior(batch), "missing": self.posterior(batch)}
+
+    @torch.no_grad()
+    def decoder_variance(self, batch: dict[str, Tensor]) -> Tensor | None:
+        """Figure 2's fourth panel: the variance of each generated dimension of the network-variance
+        Gaussian x_M, at the prior mean (where x_M is generated), (B, D); None without one."""
         gaussian = [n for n in self.missing if self.out_units(n) == 2 * self.by_name[n].dim]
-        if gaussian:
-            z = self.prior_sample(mu_p, logvar_p)
-            out["decoder_var"] = torch.cat([self.decode(n, z, batch)[:, 1].flatten(1).exp() for n in gaussian], 1)
-        return out
+        if not gaussian:
+            return None
+        z = self.latent_mean(batch)
+        return torch.cat([self.decode(n, z, batch)[:, 1].flatten(1).exp() for n in gaussian], 1)

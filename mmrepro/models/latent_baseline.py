@@ -3,7 +3,8 @@ MoPoE): a unimodal encoder q(z|x_m) and a decoder p(x_m|z) per modality from the
 building blocks (MLP or conv towers, per-modality likelihoods, KL warm-up), an N(0, I) prior, and
 what the CMMD evaluation reads: the representation of the observed modalities x_O (the mean of the
 model's q(z|x_O), classified by a probe fitted on training representations; mmrepro/eval/
-classification.py) and x_M generated as the decoder mean at that latent. A subclass defines
+classification.py), x_M generated as the decoder mean at that latent (mmrepro/eval/generation.py),
+and the two posteriors of Figure 2 (mmrepro/eval/collapse.py). A subclass defines
 `infer(batch, names)` (the posterior given a subset of modalities) and `loss_terms`.
 The label is read only to name it for evaluation; these models do not see y in training.
 """
@@ -18,6 +19,18 @@ from mmrepro.models.variational import VariationalModule
 from mmrepro.objectives.gaussian import reparameterize
 
 
+SCALINGS = ("dims", "none")
+
+
+def rec_weights(modalities, scaling: str) -> dict[str, float]:
+    """Per-modality likelihood weights: `dims` = (largest modality size) / (size of m), the MMVAE
+    code's llik_scaling and MoPoE's rec_weight (e.g. MNIST 3072/784 beside SVHN); `none` = 1."""
+    if scaling == "none":
+        return {}
+    largest = max(m.dim for m in modalities)
+    return {m.name: largest / m.dim for m in modalities}
+
+
 class LatentBaseline(VariationalModule):
     def __init__(self, modalities, label=None, observed: list[str] | None = None, **common):
         super().__init__(modalities, n_modalities=0, **common)
@@ -25,32 +38,39 @@ class LatentBaseline(VariationalModule):
         self.observed, self.missing = split_roles(self.modalities, observed)
         self.names = [m.name for m in self.modalities]
         self.decoders = nn.ModuleDict({n: self.decoder(n) for n in self.names})
+        self.rec_weights: dict[str, float] = {}
 
     def infer(self, batch: dict[str, Tensor], names: list[str]) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def reconstruction(self, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
-        """sum over all modalities of log p(x_m | z), per example."""
-        return sum(self.log_lik(n, self.decode(n, z, batch), batch[n]) for n in self.names)
+    def reconstruction(self, z: Tensor, batch: dict[str, Tensor], names: list[str] | None = None) -> Tensor:
+        """sum over `names` (default: every modality) of weight_m * log p(x_m | z), per example;
+        weight_m = self.rec_weights[m] (1 unless a subclass scales its likelihoods)."""
+        names = self.names if names is None else names
+        return sum(self.rec_weights.get(n, 1.0) * self.log_lik(n, self.decode(n, z, batch), batch[n]) for n in names)
 
-    def representation(self, batch: dict[str, Tensor]) -> Tensor:
+    def latent_mean(self, batch: dict[str, Tensor]) -> Tensor:
+        """The mean of the model's distribution of z given x_O (the rmse protocol,
+        mmrepro/eval/generation.py, and the probe's representation)."""
         return self.infer(batch, self.observed)[0]
 
-    def generate_missing(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        z = self.representation(batch)
-        return {n: self.mean(n, self.decode(n, z, batch)) for n in self.missing}
+    def representation(self, batch: dict[str, Tensor]) -> Tensor:
+        return self.latent_mean(batch)
 
-    def collapse_statistics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Figure 2 for the baselines: KL(q(z | every modality the model encodes) || N(0, I)) per
-        latent dimension (B, d) (MMVAE: its mixture's moment-matched Gaussian, from infer()) and,
-        for `gaussian_var: learned`, the decoder variance of the missing Gaussian modalities."""
-        mu, logvar = self.infer(batch, self.names)
-        out = {"kl_per_dim": 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar)}
+    def collapse_posteriors(self, batch: dict[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
+        """Figure 2 (Appendix E): (z|x_O) = the model's posterior given x_O, (z|x_M) = its joint
+        posterior given every modality (MVAE: the PoE; MMVAE: the MoE; MoPoE: the mixture's
+        full-set product)."""
+        return {"observed": self.infer(batch, self.observed), "missing": self.infer(batch, self.names)}
+
+    def decoder_variance(self, batch: dict[str, Tensor]) -> Tensor | None:
+        """Figure 2's fourth panel: the learned variance (`gaussian_var: learned`) of each dimension
+        of the missing Gaussian modalities, (B, D); None when the variance is fixed."""
         learned = [n for n in self.missing if self.gaussian_var == "learned" and n in self.log_var]
-        if learned:
-            var = torch.cat([self.log_var[n].exp().flatten() for n in learned])
-            out["decoder_var"] = var.expand(len(mu), -1)
-        return out
+        if not learned:
+            return None
+        var = torch.cat([self.log_var[n].exp().flatten() for n in learned])
+        return var.expand(len(next(iter(batch.values()))), -1)
 
     def generate_from(self, batch: dict[str, Tensor], given: list[str]) -> dict[str, Tensor]:
         """Coherence (MoPoE's protocol): the decoder mean of every modality not in `given` at one

@@ -7,7 +7,14 @@ sampling, K draws from each expert:
   the CMMD paper's MMVAE-IWAE uses k = 10).
 At k = 1 the two coincide. The reference code uses Laplace posteriors and likelihoods and the DReG
 gradient; here Gaussians (the tree's likelihoods) and the plain reparameterised gradient.
-The representation of x_O is the mean of its own expert (one observed modality) or of the mixture.
+Likelihood scaling (`likelihood_scaling`): `dims` (default, the reference code's llik_scaling, e.g.
+MNIST x 3072/784 beside SVHN) weighs log p(x_m|z) by (largest modality size) / (size of m) in
+training; `none` weighs every modality 1.
+The posterior of a subset S of two or more modalities (`subset_posterior`, read by the latent
+subsets, coherence and Figure 2): `sample` (default, Shi's and MoPoE's code): each example's
+posterior is one mixture component q(z|x_m), m drawn uniformly from S; `moment`: the mixture's
+moment-matched Gaussian. The representation of x_O (and where x_M is generated) is the mixture's
+mean, which both share.
 """
 
 from __future__ import annotations
@@ -18,22 +25,34 @@ import torch
 from torch import Tensor, nn
 
 from mmrepro.errors import check_choice, check_range
-from mmrepro.models.latent_baseline import LatentBaseline
+from mmrepro.models.latent_baseline import SCALINGS, LatentBaseline, rec_weights
 from mmrepro.objectives.experts import log_mixture
 from mmrepro.objectives.gaussian import log_normal
 
 
 class MMVAEModule(LatentBaseline):
-    def __init__(self, modalities, objective: str = "iwae", k: int = 10, **common):
+    def __init__(self, modalities, objective: str = "iwae", k: int = 10, subset_posterior: str = "sample",
+                 likelihood_scaling: str = "dims", **common):
         super().__init__(modalities, **common)
         self.objective = check_choice("objective", objective, ("elbo", "iwae"))
         self.k = check_range("k", k, 1, integer=True)
+        self.subset_posterior = check_choice("subset_posterior", subset_posterior, ("sample", "moment"))
+        self.likelihood_scaling = check_choice("likelihood_scaling", likelihood_scaling, SCALINGS)
+        self.rec_weights = rec_weights(self.modalities, likelihood_scaling)
         self.experts = nn.ModuleDict({n: self.encoder([n]) for n in self.names})
 
     def infer(self, batch, names):
-        mus, logvars = zip(*(self.experts[n](batch) for n in names))
-        return torch.stack(mus).mean(0), torch.log(torch.stack([lv.exp() for lv in logvars]).mean(0)
-                                                    + torch.stack(mus).var(0, unbiased=False))
+        mus, logvars = (torch.stack(t) for t in zip(*(self.experts[n](batch) for n in names)))
+        if len(names) == 1:
+            return mus[0], logvars[0]
+        if self.subset_posterior == "moment":
+            return mus.mean(0), torch.log(logvars.exp().mean(0) + mus.var(0, unbiased=False))
+        pick = torch.randint(len(names), (mus.shape[1],), device=mus.device)
+        rows = torch.arange(mus.shape[1], device=mus.device)
+        return mus[pick, rows], logvars[pick, rows]
+
+    def latent_mean(self, batch):
+        return torch.stack([self.experts[n](batch)[0] for n in self.observed]).mean(0)
 
     def log_weights(self, batch: dict[str, Tensor], k: int) -> Tensor:
         """(M, k, B) importance log-weights for k draws from each expert."""

@@ -1,8 +1,13 @@
-"""MVAE (Wu & Goodman 2018), a baseline of the CMMD paper: the posterior of any subset of modalities
-is the product of their unimodal Gaussian experts and an N(0, I) prior expert
+"""MVAE (Wu & Goodman 2018), a baseline of the CMMD paper: the posterior of any subset X of the
+modalities is the product of their unimodal Gaussian experts and an N(0, I) prior expert
 (mmrepro/objectives/experts.py). Loss = the sum of the negative ELBOs of the joint subset and of
-each single modality (the reference code's "sub-sampled" objective; with more than two modalities
-the code adds random subsets, not reproduced), each -sum_m log p(x_m|z_S) + beta * KL(q_S || N(0, I)).
+each single modality (the reference code's "sub-sampled" objective, multimodal-vae-public
+mnist/train.py; with more than two modalities the code adds random subsets, not reproduced):
+
+  ELBO(X) = sum_{m in X} log p(x_m | z_X) - beta * KL(q(z|X) || N(0, I)),   z_X ~ q(z|X)
+
+Each ELBO reconstructs only the modalities in X (the code's image-only term passes no label), so a
+single-modality ELBO trains no cross-generation.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ class MVAEModule(LatentBaseline):
         for subset in [self.names] + [[n] for n in self.names]:
             mu, logvar = self.infer(batch, subset)
             z = reparameterize(mu, logvar)
-            elbo = self.reconstruction(z, batch) - beta * kl_normal(mu, logvar)
+            elbo = self.reconstruction(z, batch, subset) - beta * kl_normal(mu, logvar)
             total = total - elbo
             terms[f"elbo/{'+'.join(subset)}"] = elbo.mean()
             terms.setdefault("z", z)

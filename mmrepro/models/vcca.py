@@ -7,6 +7,10 @@ views and averaged).
 VCCA-private adds a private latent per view, h_m ~ q(h_m|x_m) (`private_dim`, the reference code 10),
 with its own KL to N(0, I); the decoder of view m reads [z, h_m]. At test only x_O is observed: the
 missing views' private latents are set to their prior mean 0.
+infer(names): the shared q(z|x_O) when `names` holds the observed views (z reads x_O only); for
+VCCA-private and one unobserved view m, its private q(h_m|x_m); any other set is an error. Figure 2
+(Appendix E): (z|x_O) = the shared posterior, (z|x_M) = the private posterior of x_M (VCCA-private;
+plain VCCA defines only the first panel).
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ class VCCAModule(LatentBaseline):
         self.enc = self.encoder(self.observed)
 
     def infer(self, batch, names):
-        return self.enc(batch)
+        if set(self.observed) <= set(names):
+            return self.enc(batch)
+        raise ValueError(f"{type(self).__name__} infers its shared z from {self.observed} only, not from {list(names)}")
+
+    def collapse_posteriors(self, batch):
+        return {"observed": self.enc(batch)}
 
     def private(self, batch: dict[str, Tensor], z: Tensor) -> dict[str, Tensor]:
         return {}
@@ -47,6 +56,15 @@ class VCCAPrivateModule(VCCAModule):
         self.private_encoders = nn.ModuleDict({n: self.encoder([n], self.private_dim) for n in self.names})
         self.decoders = nn.ModuleDict({n: self.decoder(n, extra=self.private_dim) for n in self.names})
         self._h: dict[str, Tensor] = {}
+
+    def infer(self, batch, names):
+        if len(names) == 1 and names[0] in self.missing:
+            return self.private_encoders[names[0]](batch)
+        return super().infer(batch, names)
+
+    def collapse_posteriors(self, batch):
+        private = [self.private_encoders[n](batch) for n in self.missing]
+        return {"observed": self.enc(batch), "missing": tuple(torch.cat(t, 1) for t in zip(*private))}
 
     def decode(self, name: str, z: Tensor, batch: dict[str, Tensor]) -> Tensor:
         h = self._h.get(name)

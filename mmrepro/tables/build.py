@@ -99,6 +99,20 @@ def select_on_validation(records: list[dict], param: str, metric: str, mode: str
     return by_value[best], [(None, sorted(scored, key=lambda t: (t[0] is None, t[0])), best)]
 
 
+def chosen_value(table_id: str, variant: str, runs_dir: Path):
+    """The value of the table's `select.param` chosen on validation for its first swept row
+    (e.g. the omega an ablation then runs at), or None when nothing was chosen."""
+    spec = specs()[table_id]
+    if not spec.get("select"):
+        return None
+    mine = table_records(read_records(runs_dir), spec.get("records", table_id), variant)
+    for row in spec["rows"]:
+        _, report = select_on_validation(row_records(mine, spec, row), **spec["select"])
+        if report:
+            return report[0][2]
+    return None
+
+
 def selection_section(spec: dict, selection: dict) -> list[str]:
     sel = spec["select"]
     per = f", separately for each {sel['by']}" if sel.get("by") else ""

@@ -173,26 +173,28 @@ def attribute_edits(panels: list[tuple[str, Path]], path: Path, title: str) -> N
 
 
 def collapse_curves(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
-    """Mancisidor et al. Figure 2: per model, the share of latent dimensions whose KL to the model's
-    prior (CMMD: p(z|x_O); the baselines: N(0, I)) is <= eps for 99% of test points, over eps in
-    [0, 6]; and the same share of generated dimensions whose decoder variance is <= eps (models
-    with a learned variance). One colour per model in both panels."""
-    from mmrepro.eval.collapse import KL_GRID, VARIANCE_GRID, collapse_curve
+    """Mancisidor et al. Figure 2 (mmrepro/eval/collapse.py): three KL panels, KL[(z|x_O) || N(0,1)],
+    KL[(z|x_M) || N(0,1)], KL[(z|x_O) || (z|x_M)], each the share of latent dimensions whose KL is
+    <= eps for 99% of test points over eps in [0, 6], and a fourth with the same share of generated
+    dimensions whose decoder variance is <= eps. Every model that defines a panel's quantity is drawn
+    in it, one colour per model throughout; a panel no model defines says so."""
+    from mmrepro.eval.collapse import KL_GRID, PANELS, VARIANCE_GRID, collapse_curve
 
     data = [(label, np.load(npz), f"C{i}") for i, (label, npz) in enumerate(panels)]
-    with_var = [t for t in data if "decoder_var" in t[1]]
-    fig, axes = plt.subplots(1, 1 + bool(with_var), figsize=(4.2 * (1 + bool(with_var)), 3.4), squeeze=False)
-    for label, d, colour in data:
-        axes[0, 0].plot(KL_GRID, collapse_curve(d["kl_per_dim"], KL_GRID), label=label, color=colour)
-    axes[0, 0].set(xlabel="ε (nats)", ylabel="share of latent dimensions", ylim=(-0.02, 1.02),
-                   title="KL(q ‖ the model's prior) ≤ ε for 99% of test points")
-    for label, d, colour in with_var:
-        axes[0, 1].plot(VARIANCE_GRID, collapse_curve(d["decoder_var"], VARIANCE_GRID), label=label, color=colour)
-        axes[0, 1].set(xlabel="ε", ylabel="share of generated dimensions", ylim=(-0.02, 1.02),
-                       title="decoder variance ≤ ε for 99% of test points")
-    for ax in axes[0]:
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.0 * len(PANELS), 3.6), squeeze=False)
+    for ax, (key, name) in zip(axes[0], PANELS.items()):
+        grid = VARIANCE_GRID if key == "decoder_var" else KL_GRID
+        drawn = [(label, d, colour) for label, d, colour in data if key in d]
+        for label, d, colour in drawn:
+            ax.plot(grid, collapse_curve(d[key], grid), label=label, color=colour)
+        what = "generated dimensions" if key == "decoder_var" else "latent dimensions"
+        ax.set(xlabel="ε" if key == "decoder_var" else "ε (nats)", ylabel=f"share of {what}", ylim=(-0.02, 1.02),
+               title=f"{name} ≤ ε for 99% of test points")
         ax.title.set_fontsize(8)
-        ax.legend(fontsize=7)
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no model here defines it", ha="center", va="center", transform=ax.transAxes, fontsize=8)
     save(fig, path, title)
 
 
