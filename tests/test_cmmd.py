@@ -241,7 +241,7 @@ def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_
     cases = [(name, None) for name in fixtures if name != "celeba"] + [("mnist3", ["mnist", "rotated"])]
     for name, observed in cases:
         dm = fixture_datamodule(name, fixtures[name])
-        for cls, kw in ((CMMDModule, TINY), (MxOModule, {"hidden": [16, 8]}), *BASELINES):
+        for cls, kw in ((CMMDModule, TINY), (MxOModule, {}), *BASELINES):
             model = cls(dm.modalities, label=dm.label, observed=observed, **kw)
             assert train_one_step(model, dm), (name, cls)
             metrics = Classification(n_latents=20, collapse_points=20)(model, dm, tmp_path)
@@ -249,7 +249,7 @@ def test_cmmd_and_m_xo_train_and_evaluate_on_every_labelled_dataset_fixture(tmp_
             assert 0 <= metrics[score] <= 100, (name, cls, metrics)
             if cls is CMMDModule:
                 assert all(f"test/rmse/{m}" in metrics for m in model.missing) and math.isfinite(metrics["test/rmse"])
-                assert np.load(tmp_path / "collapse.npz")["kl_per_dim"].shape[1] == 4
+                assert np.load(tmp_path / "collapse.npz")["kl_observed_missing"].shape[1] == 4
             if name == "xrmb":
                 assert any(k.startswith("test_speaker/") for k in metrics)
 
@@ -405,19 +405,14 @@ def train_embedded(experiment: str, seed: int = 0, *overrides: str):
 
 
 def test_embedded_cmmd_classifies_from_the_left_half_and_generates_the_right_half():
-    """`experiment=cmmd_digits` and `experiment=m_xo_digits` as configured (300 epochs, seed 0, ~25 s
+    """`experiment=cmmd_digits` and `experiment=m_xo_digits` at 300 of their 1,000 epochs (seed 0, ~1 min
     on 2 cores): both classify the 360 test digits from the left half far better than the majority
-    class, and CMMD's generated right half (decoder mean at z ~ p(z|x_O)) beats the trivial
-    generator, the mean training right half, by at least 20% in rmse (measured: 0.205 against 0.283).
-
-    Not asserted, because it is false on this data: the issue's "CMMD's error no worse than M-xO's".
-    Measured in-process (seeds 0, 1, 2; same test digits): M-xO 12.50 / 13.33 / 11.67%; CMMD omega 0
-    (chosen on validation) 13.89 / 15.28 / 13.61%, omega 0.5 14.44 / 16.11 / 14.72%; pooled over the
-    three seeds McNemar's exact test finds CMMD worse (48 digits only CMMD misses, 29 only M-xO; one-sided p = 0.02).
-    The gap is CMMD's prediction path (prior MLP, a 16-d linear latent, then the classifier), not its
-    objective: the same model without the MMD term (lambda = 0) is worse still, 14.44 / 16.67 / 14.17%."""
-    dm, cmmd = train_embedded("cmmd_digits")
-    _, mxo = train_embedded("m_xo_digits")
+    class, and CMMD's generated right half (decoder mean at the mean of p(z|x_O)) beats the trivial
+    generator, the mean training right half, by at least 20% in rmse.
+    Which of CMMD and M-xO is better is not asserted here: at convergence it is measured, with a paired
+    test over three seeds, in results/cmmd/cmmd_vs_mxo_digits.md and cmmd_ablation_digits.md."""
+    dm, cmmd = train_embedded("cmmd_digits", 0, "trainer.max_epochs=300")
+    _, mxo = train_embedded("m_xo_digits", 0, "trainer.max_epochs=300")
     y = cmmd["y"]
     assert np.array_equal(y, mxo["y"]) and len(y) == 360
     majority_error = 1 - np.bincount(y).max() / len(y)                        # ~0.9

@@ -1,6 +1,7 @@
 """Run records -> results tables: paper values only in the paper column, mean ± std over seeds,
 "not run" with its reason, the latest sweep only, provenance links to copied run records."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_jmvae_sweeps_end_to_end_fill_tables_1_and_3_and_figures_3_and_7(tmp_pat
     """The embedded JMVAE pipeline of `make table-jmvae16_t1_digits` / `table-jmvae16_f3_digits`, one
     epoch: models sweep + alpha sweep -> Table 1 (every applicable cell filled), Table 3 from the same
     records, Figure 7 from their generations, Figure 3 from a 2-d latent sweep."""
-    fast = ["trainer.max_epochs=1", "seed=0", "eval.k=2", "eval.n_w=2",
+    fast = ["trainer.max_epochs=1", "seed=0", "eval.k=2", "eval.n_w=2", "eval.max_points=100",
             "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs"]
     for args in (["sweep=jmvae16_t1_digits"], ["sweep=jmvae16_t1_digits", "experiment=jmvae16_jmvae_kl",
                                                 "model.alpha=0.01,0.1,1.0"], ["sweep=jmvae16_f3_digits"]):
@@ -91,6 +92,10 @@ def test_jmvae_sweeps_end_to_end_fill_tables_1_and_3_and_figures_3_and_7(tmp_pat
     assert "not run" not in t1 + t3
     assert t1.count("(n=1)") == 1 + 1 + 1 + 4 * 4   # VAE, CVAE, CMMA one bound each; JMVAE rows four
     assert t3.count("(n=1)") == 4 and "-86.96" in t3   # paper value in the paper column
+    departed = t1.split("settings that depart from the experiments' defaults: ")[1].split("\n")[0]
+    for setting in ("`eval.max_points`: null → 100", "`eval.k`: 1000 → 2", "`trainer.max_epochs`: 500 → 1",
+                    "`model.warmup_epochs`: 200 → 80"):
+        assert setting in departed, departed
     for png in ("f7_digits.png", "f3_digits.png"):
         assert (out / png).stat().st_size > 5000
 
@@ -174,6 +179,8 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
 
     write_synthetic_xrmb(tmp_path / "xrmb")
     mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
+    for raw in (mnist / "MNIST" / "raw").iterdir():   # the .gz torchvision's download leaves beside each file
+        raw.with_name(raw.name + ".gz").write_bytes(gzip.compress(raw.read_bytes()))
     data = {"xrmb": [f"dataset.root={tmp_path}/xrmb"],
             "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"],
             "mnist5k": [f"dataset.root={mnist}", "dataset.val_size=100", "seed=0"]}
@@ -193,6 +200,10 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
         results = (out / f"{name}.md").read_text().split("## Selection")[0]
         assert "not run" not in results and results.count("(n=1)") == cells, name
     assert "5,000-digit real MNIST subset" in (out / "t2_mnist5k.md").read_text()
+    # Files laid out as MNIST but not torchvision's MNIST: the data line says so without any dataset.note.
+    mnist_line = next(line for line in (out / "t2_mnist.md").read_text().splitlines() if "paper's data" in line)
+    assert "ours is not the paper's files: train-images-idx3-ubyte.gz has MD5" in mnist_line
+    assert "no published checksum" in (out / "t2_xrmb.md").read_text()
     assert (out / "f_tsne_mnist.png").stat().st_size > 5000   # Appendix F's t-SNE of the latents
 
 

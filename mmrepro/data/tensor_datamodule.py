@@ -175,11 +175,15 @@ class TensorDataModule(L.LightningDataModule):
         return "\n".join(lines)
 
     def identity(self) -> dict:
-        """Which data a run used: name, split sizes, sha256 of every source file."""
+        """Which data a run used: name, split sizes, sha256 of every source file, and whether the
+        files are the paper's (mmrepro/data/official.py)."""
+        from mmrepro.data.official import verify
+
         return {
             "dataset": self.name,
             "split_sizes": {s: int(next(iter(self.split(s).values())).shape[0]) for s in SPLITS if s in self._splits},
             "source_files": {str(p): sha256(p) for p in self.source_files()},
+            "paper_files": verify(self.name, self.source_files()),
         }
 
 

@@ -9,9 +9,11 @@ trainID/tuneID/testID (speaker per frame). Read with scipy (v5) or h5py (v7.3). 
 distributed (already z-scored).
 
 Protocols (`protocol`):
-- folds (Table 1): train+test frames pooled; fold k tests on the speaker pair fold_pairs[k] and
-  trains on the other speakers of fold_pairs (CMMD code). The code validates on the test fold; we
-  hold out `val_fraction` of the training frames (seeded) so omega is never chosen on test.
+- folds (Table 1): train+test frames pooled; fold k tests on the speaker pair fold_pairs[k] (CMMD
+  code). The code validates on the test fold and trains on the six other speakers; here the next
+  pair, fold_pairs[(k + 1) % 4], is the validation fold and the remaining four speakers train, so
+  omega is chosen neither on test nor on speakers seen in training (random frames of training
+  speakers would overlap their neighbours through the 7-frame windows).
 - speaker_independent (Tables 2, 6): train = the original training split (35 speakers); test =
   frames of test_speakers from the tune+test pool; validation = the rest of that pool.
 - speaker_dependent (Sec. 4.4): one `speaker`'s frames from all splits, stratified 70/30
@@ -100,10 +102,10 @@ class XRMB(TensorDataModule):
             speakers = [s for pair in self.fold_pairs for s in pair]
             self.check_speakers("fold_pairs", speakers, pool["speaker"], "train+test")
             test_pair = self.fold_pairs[self.fold]
-            is_test = np.isin(pool["speaker"], test_pair)
-            train = np.flatnonzero(np.isin(pool["speaker"], speakers) & ~is_test)
-            fit, val = train_test_split(train, test_size=self.val_fraction, random_state=self.split_seed)
-            return {"train": take(pool, fit), "val": take(pool, val), "test": take(pool, is_test)}
+            val_pair = self.fold_pairs[(self.fold + 1) % len(self.fold_pairs)]
+            is_test, is_val = np.isin(pool["speaker"], test_pair), np.isin(pool["speaker"], val_pair)
+            is_train = np.isin(pool["speaker"], speakers) & ~is_test & ~is_val
+            return {"train": take(pool, is_train), "val": take(pool, is_val), "test": take(pool, is_test)}
         pool = concat([parts["train"], parts["tune"], parts["test"]])
         self.check_speakers("speaker", [self.speaker], pool["speaker"], "all")
         mine = np.flatnonzero(pool["speaker"] == self.speaker)

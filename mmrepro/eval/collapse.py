@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmrepro.objectives.gaussian import kl_normal_per_dim
+
 KL_GRID = np.linspace(0, 6, 40)
 VARIANCE_GRID = np.linspace(0, 0.13, 40)
 PANELS = {"kl_observed_prior": "KL[(z|x_O) ‖ N(0, 1)]", "kl_missing_prior": "KL[(z|x_M) ‖ N(0, 1)]",
@@ -31,22 +33,15 @@ def collapse_curve(values: np.ndarray, grid: np.ndarray, delta: float = 0.01) ->
     return (below.mean(1) >= 1 - delta).mean(1)
 
 
-def kl_per_dim(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor | None = None, logvar_p: Tensor | None = None) -> Tensor:
-    """KL(N(mu_q, var_q) || N(mu_p, var_p)) per dimension (B, d); p = N(0, 1) when not given."""
-    if mu_p is None:
-        mu_p, logvar_p = torch.zeros_like(mu_q), torch.zeros_like(logvar_q)
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
-
-
 @torch.no_grad()
 def collapse_statistics(model, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """The per-point, per-dimension values behind each panel the model defines."""
     post = model.collapse_posteriors(batch)
-    out = {"kl_observed_prior": kl_per_dim(*post["observed"])}
+    out = {"kl_observed_prior": kl_normal_per_dim(*post["observed"])}
     if post.get("missing") is not None:
-        out["kl_missing_prior"] = kl_per_dim(*post["missing"])
+        out["kl_missing_prior"] = kl_normal_per_dim(*post["missing"])
         if post["missing"][0].shape == post["observed"][0].shape:
-            out["kl_observed_missing"] = kl_per_dim(*post["observed"], *post["missing"])
+            out["kl_observed_missing"] = kl_normal_per_dim(*post["observed"], *post["missing"])
     var = model.decoder_variance(batch) if hasattr(model, "decoder_variance") else None
     if var is not None:
         out["decoder_var"] = var

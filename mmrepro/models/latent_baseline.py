@@ -18,7 +18,6 @@ from mmrepro.models.roles import split_roles
 from mmrepro.models.variational import VariationalModule
 from mmrepro.objectives.gaussian import reparameterize
 
-
 SCALINGS = ("dims", "none")
 
 

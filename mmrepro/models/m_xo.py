@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from mmrepro.errors import ConfigError, check_choice, check_range
+from mmrepro.errors import ConfigError, check_choice
 from mmrepro.models.classifier_validation import ClassifierValidation
 from mmrepro.models.components.towers import ConcatMLP
 from mmrepro.models.roles import label_nll, label_probs, require_label, split_roles

@@ -8,12 +8,18 @@ import torch
 from torch import Tensor
 
 
-def kl_normal(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor | None = None, logvar_p: Tensor | None = None) -> Tensor:
-    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))) summed over the last dimension;
-    p defaults to N(0, I). Closed form."""
+def kl_normal_per_dim(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor | None = None,
+                      logvar_p: Tensor | None = None) -> Tensor:
+    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))) per dimension; p defaults to N(0, I).
+    Closed form."""
     if mu_p is None:
         mu_p, logvar_p = torch.zeros_like(mu_q), torch.zeros_like(logvar_q)
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1).sum(-1)
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+
+
+def kl_normal(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor | None = None, logvar_p: Tensor | None = None) -> Tensor:
+    """kl_normal_per_dim summed over the last dimension."""
+    return kl_normal_per_dim(mu_q, logvar_q, mu_p, logvar_p).sum(-1)
 
 
 def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:

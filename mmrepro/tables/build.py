@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from mmrepro.records import read_records, write_json_atomic
+from mmrepro.tables.departures import departures
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -128,6 +129,8 @@ def selection_section(spec: dict, selection: dict) -> list[str]:
 
 
 def row_key(row: dict) -> str:
+    if row.get("id"):
+        return row["id"]
     return row["choice"] + "".join(f"_{k.split('.')[-1]}{v}" for k, v in (row.get("where") or {}).items())
 
 
@@ -179,6 +182,10 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
         lines += results_section(spec, paper, by_row, no_run)
     if selection:
         lines += selection_section(spec, selection)
+    if spec.get("paired_tests"):
+        lines += paired_section(spec, by_row)
+    if spec.get("convergence"):
+        lines += convergence_section(spec, by_row)
     for figure in spec.get("figures", []):
         png = build_figure(figure, spec, variant, by_row, out_dir)
         if png:
@@ -232,8 +239,12 @@ def data_section(records: list[dict], paper: dict, spec: dict) -> list[str]:
              f"- epochs: {', '.join(map(str, epochs))}; batch size {cfg['dataset'].get('batch_size')}"
              + "".join(f"; {k} {described(ok, k)}" for k in spec.get("describe", [])),
              "- source files (sha256): " + "; ".join(f"`{Path(p).name}` {h[:16]}…"
-                                                      for p, h in data["source_files"].items()), ""]
-    return lines
+                                                      for p, h in data["source_files"].items())]
+    exempt = {k for row in spec["rows"] for k in (row.get("where") or {})} | {(spec.get("select") or {}).get("param")}
+    changed = departures(ok, exempt)
+    lines.append("- settings that depart from the experiments' defaults: "
+                 + ("; ".join(changed) if changed else "none (every run used its experiment's defaults)"))
+    return lines + [""]
 
 
 def described(records: list[dict], key: str):
@@ -251,11 +262,24 @@ def described(records: list[dict], key: str):
 
 
 def same_data_warning(data: dict) -> str:
+    """Whether the files are the paper's (the record's data.paper_files verdict, mmrepro/data/official.py),
+    said even without a dataset.note; records older than the check say that it was not made."""
+    check = data.get("paper_files") or {}
+    verdict, detail = check.get("verdict"), check.get("detail", "")
+    compare = "compare the ordering of models, not the numbers"
     if data.get("note"):
-        return " — **ours is a subset or variant of it (see above): compare the ordering of models, not the numbers**"
-    if not data["dataset"].startswith("digits"):
-        return ""
-    return " — **ours is different data: compare the ordering of models, not the numbers**"
+        return f" — **ours is a subset or variant of it (see above): {compare}**" + (f" ({detail})" if detail else "")
+    if verdict == "no paper data" or data["dataset"].startswith("digits"):
+        return f" — **ours is different data: {compare}**"
+    if verdict == "official":
+        return f" — ours: the paper's files ({detail})"
+    if verdict == "shapes only":
+        return f" — ours: {detail}"
+    if verdict == "not official":
+        return f" — **ours is not the paper's files: {detail}; {compare}**"
+    if verdict == "unverified":
+        return f" — ours: not verified as the paper's files ({detail})"
+    return " — ours: not verified as the paper's files (the run record predates the check)"
 
 
 def provenance_section(linked: list) -> list[str]:
@@ -274,10 +298,66 @@ def provenance_section(linked: list) -> list[str]:
     return lines + [""]
 
 
+def labelled(spec: dict) -> dict[str, str]:
+    return {row_key(row): row["label"] for row in spec["rows"]}
+
+
+def paired_section(spec: dict, by_row: dict) -> list[str]:
+    """McNemar's exact test on the same test points, pooled over the seeds both rows ran (each
+    run's test_predictions.npz): b = points only the first row misclassifies, c = only the second;
+    two-sided p = the binomial tail of min(b, c) in b + c at 1/2."""
+    from mmrepro.tables.paired import mcnemar
+
+    names = labelled(spec)
+    lines = ["## Paired tests", "", "McNemar's exact test on the same test points, pooled over the seeds both rows "
+             "ran (two-sided; ‘only A wrong’ counts the points A misclassifies and B gets right).", "",
+             "| A | B | seeds | only A wrong | only B wrong | p | verdict |", "|---|---|---|---|---|---|---|"]
+    for a, b in spec["paired_tests"]:
+        result = mcnemar(by_row.get(a, []), by_row.get(b, []))
+        if result is None:
+            lines.append(f"| {md(names[a])} | {md(names[b])} | — | — | — | — | not run: no seed has test predictions "
+                         "from both rows |")
+            continue
+        seeds, only_a, only_b, p = result
+        verdict = ("within seed noise (p ≥ 0.05)" if p >= 0.05 else
+                   f"{'A' if only_a < only_b else 'B'} better (p < 0.05)")
+        lines.append(f"| {md(names[a])} | {md(names[b])} | {', '.join(map(str, seeds))} | {only_a} | {only_b} | "
+                     f"{p:.3g} | {verdict} |")
+    return lines + [""]
+
+
+def convergence_section(spec: dict, by_row: dict) -> list[str]:
+    """Where each row's validation curve (the runs' per-epoch `curves`) stops improving."""
+    from mmrepro.tables.paired import mean_curve, settled_epoch
+
+    metric, window = spec["convergence"]["metric"], spec["convergence"].get("window", 50)
+    lines = ["## Convergence", "", f"Per-epoch `{metric}` (Lightning's validation loop), averaged over seeds and "
+             f"smoothed by a {window}-epoch moving mean; the epoch where that curve is lowest:", ""]
+    for row in spec["rows"]:
+        epochs, values, n = mean_curve(by_row[row_key(row)], metric)
+        if not n:
+            lines.append(f"- {md(row['label'])}: no learning curve in its run records")
+            continue
+        best, last = settled_epoch(epochs, values, window)
+        still = " — **still improving at the last epoch: not converged**" if best >= last - window // 2 else ""
+        lines.append(f"- {md(row['label'])}: lowest at epoch {best} of {last} (n={n}){still}")
+    return lines + [""]
+
+
 def build_figure(figure: dict, spec: dict, variant: str, by_row: dict, out_dir: Path) -> Path | None:
-    """One PNG from the lowest-seed finished run of each row (or of the rows the figure names)."""
+    """One PNG from the lowest-seed finished run of each row (or of the rows the figure names); a
+    figure with `source: records` reads every seed's run record instead (learning curves)."""
     from mmrepro.tables import figures
 
+    if figure.get("source") == "records":
+        series = [(row["label"], [r for r in by_row[row_key(row)] if r.get("status") == "ok" and r.get("curves")])
+                  for row in spec["rows"] if "rows" not in figure or row_key(row) in figure["rows"]]
+        series = [(label, rs) for label, rs in series if rs]
+        if not series:
+            return None
+        path = out_dir / f"{figure['file']}_{variant}.png"
+        getattr(figures, figure["kind"])(series, figure["metric"], path, f"{figure['title']} ({variant})")
+        return path
     panels = []
     for row in spec["rows"]:
         if "rows" in figure and row["choice"] not in figure["rows"]:

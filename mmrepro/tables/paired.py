@@ -1,0 +1,55 @@
+"""Statistics the tables compute across runs: McNemar's exact paired test on the same test points,
+and the seed-mean learning curve with the epoch where it stops improving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import binomtest
+
+
+def predictions(record: dict) -> np.ndarray | None:
+    """(predicted, label) of a finished run's test points, or None without test_predictions.npz."""
+    path = Path(record.get("run_dir", "")) / "test_predictions.npz"
+    if record.get("status") != "ok" or not path.is_file():
+        return None
+    d = np.load(path)
+    return np.stack([d["predicted"], d["label"]])
+
+
+def mcnemar(records_a: list[dict], records_b: list[dict]) -> tuple[list, int, int, float] | None:
+    """Pooled over the seeds both sides ran: (seeds, only A wrong, only B wrong, two-sided p)."""
+    a = {r.get("seed"): predictions(r) for r in records_a}
+    b = {r.get("seed"): predictions(r) for r in records_b}
+    seeds = sorted(s for s in a if a[s] is not None and b.get(s) is not None and a[s].shape == b[s].shape
+                   and np.array_equal(a[s][1], b[s][1]))
+    if not seeds:
+        return None
+    only_a = sum(int(np.sum((a[s][0] != a[s][1]) & (b[s][0] == b[s][1]))) for s in seeds)
+    only_b = sum(int(np.sum((b[s][0] != b[s][1]) & (a[s][0] == a[s][1]))) for s in seeds)
+    p = 1.0 if only_a + only_b == 0 else binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue
+    return seeds, only_a, only_b, float(p)
+
+
+def mean_curve(records: list[dict], metric: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(epochs, mean over seeds, seeds) of the runs' per-epoch `metric`, over the epochs all share."""
+    curves = [r["curves"] for r in records if r.get("status") == "ok" and metric in (r.get("curves") or {})]
+    if not curves:
+        return np.array([]), np.array([]), 0
+    n = min(len(c[metric]) for c in curves)
+    values = np.mean([np.asarray(c[metric][:n], dtype=float) for c in curves], 0)
+    return np.asarray(curves[0]["epoch"][:n]), values, len(curves)
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving mean (the first points average what exists so far)."""
+    c = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int) -> tuple[int, int]:
+    """(epoch where the smoothed curve is lowest, last epoch); epochs are 0-based, reported 1-based."""
+    return int(epochs[int(np.argmin(smooth(values, window)))]) + 1, int(epochs[-1]) + 1
