@@ -10,6 +10,7 @@ import functools
 import inspect
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -24,6 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import ConfigError, MmreproError, check_range
 from mmrepro.records import RECORD_NAME, environment, git_state, write_json_atomic
+
+# Every datamodule serves its validation split; models without a validation_step (all but the
+# classifiers, mmrepro/models/classifier_validation.py) skip Lightning's validation loop, which is expected.
+warnings.filterwarnings("ignore", message=".*passed in a `val_dataloader` but have no `validation_step`")
 
 # ${or:a,b}: a unless it is null, else b (used in run-directory names).
 OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)

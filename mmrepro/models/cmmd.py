@@ -144,7 +144,9 @@ class CMMDModule(ClassifierValidation, VariationalModule):
         z_p_mmd = mu_p + eps * (0.5 * logvar_p).exp()
         div = mmd(z_p_mmd, z_q, self.mmd_scale, self.mmd_estimator) if self.omega < 1 else rec.new_zeros(())
         cls_term = cls.sum() if self.cls_reduction == "sum" else cls.mean()
-        loss = (-rec + self.omega * kl).mean() + self.alpha * cls_term + (1 - self.omega) * self.lam * div
+        # omega = 0 leaves the KL out (as omega = 1 leaves the MMD out): 0 * an overflowing KL would be NaN.
+        kl_term = self.omega * kl if self.omega > 0 else torch.zeros_like(kl)
+        loss = (-rec + kl_term).mean() + self.alpha * cls_term + (1 - self.omega) * self.lam * div
         return {"loss": loss, "reconstruction": rec.mean(), "classification": cls.mean(), "kl": kl.mean(),
                 "mmd": div.detach(), "z": z_q}
 
