@@ -121,6 +121,19 @@ def test_mmd_term_enters_below_omega_one_and_code_variants_differ_as_documented(
     assert torch.allclose(summed["loss"] - meaned["loss"], 10.0 * (n - 1) * meaned["classification"], rtol=1e-4)
 
 
+def test_omega_zero_leaves_an_overflowing_kl_out_of_the_loss_and_its_gradient():
+    """At omega = 0, Eq. 5 has no KL term: a prior variance that underflows (KL = inf) must not make the
+    loss or its gradient NaN (0 * inf), as it did at epoch ~690 of the embedded runs."""
+    torch.manual_seed(0)
+    model = CMMDModule(MODS, label=LABEL, omega=0.0, dropout=0.0, **TINY)
+    with torch.no_grad():
+        model.prior_net[1].logvar.bias.fill_(-200.0)           # var_p = exp(-200): KL(q || p) overflows
+    terms = model.loss_terms(batch(), 1.0)
+    assert torch.isinf(terms["kl"]) and torch.isfinite(terms["loss"])
+    terms["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_network_variance_gaussian_log_likelihood():
     model = CMMDModule(MODS, label=LABEL, **TINY)
     out = torch.randn(7, 2, 5)
