@@ -9,6 +9,7 @@ from mmrepro.data.mnist import FILES, raw_folder
 from mmrepro.data.mnist_halves import MNISTHalves
 from mmrepro.data.tensor_datamodule import IndexBatches
 from mmrepro.errors import ConfigError, DataError
+from tests.conftest import write_mnist_raw
 
 
 def test_digits_halves_splits_are_disjoint_stratified_and_reassemble_the_digits():
@@ -94,3 +95,23 @@ def test_index_batches_visit_every_example_once_per_epoch():
         torch.manual_seed(0)
         shards.append(torch.cat([b["a"] for b in IndexBatches(tensors, 10, True, True, rank=rank, world_size=2)]))
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
+
+
+def test_paper_file_verdict_from_torchvisions_checksums(tmp_path):
+    """MNIST files are checked through the .gz torchvision's download leaves beside them: absent ->
+    unverified, present with another MD5 -> not official; datasets without checksums say what was checked."""
+    import gzip
+
+    from mmrepro.data import mnist
+    from mmrepro.data.official import torchvision_checksums, verify
+
+    write_mnist_raw(tmp_path, n_train=20, n_test=10)
+    files = mnist.source_files(tmp_path)
+    assert verify("mnist_halves", files)["verdict"] == "unverified"
+    for f in files:
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes()))
+    check = verify("mnist_halves", files)
+    assert check["verdict"] == "not official" and "train-images-idx3-ubyte.gz has MD5" in check["detail"]
+    assert torchvision_checksums()["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    assert verify("digits_halves", [])["verdict"] == "no paper data"
+    assert verify("xrmb", [])["verdict"] == "shapes only"

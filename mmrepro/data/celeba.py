@@ -25,7 +25,7 @@ import numpy as np
 
 from mmrepro.data.cache import cache_file, save_npz
 from mmrepro.data.modalities import Modality
-from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
+from mmrepro.data.tensor_datamodule import TensorDataModule, file_digest
 from mmrepro.errors import DataError, check_choice, check_range
 
 # line 2 of list_attr_celeba.txt, in file order
@@ -121,7 +121,8 @@ class CelebA(TensorDataModule):
 
     def images(self, files: list[str]) -> np.ndarray:
         """uint8 (N, 3, size, size), decoded once and cached."""
-        key = {"files": {p.name: sha256(p) for p in self.source_files()}, "n": len(files), "size": self.size, "crop": self.crop}
+        key = {"files": {p.name: file_digest(p) for p in self.source_files()}, "n": len(files), "size": self.size,
+               "crop": self.crop}
         cache = cache_file(self.folder / "mmrepro", "celeba", key)
         if cache.exists():
             with np.load(cache) as f:

@@ -27,7 +27,7 @@ from mmrepro.data import mnist
 from mmrepro.data.cache import cache_file, load_splits, save_splits
 from mmrepro.data.matfile import load_mat
 from mmrepro.data.modalities import Modality
-from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
+from mmrepro.data.tensor_datamodule import TensorDataModule, file_digest
 from mmrepro.errors import DataError, check_choice, check_range
 
 MAT_KEYS = {"train": ("X1", "X2", "trainLabel"), "val": ("XV1", "XV2", "tuneLabel"), "test": ("XTe1", "XTe2", "testLabel")}
@@ -88,7 +88,7 @@ class MNIST2View(TensorDataModule):
         return [self.mat_file] if self.source == "vcca_mat" else mnist.source_files(self.root)
 
     def cache_path(self) -> Path:
-        key = {"files": {p.name: sha256(p) for p in mnist.source_files(self.root)}, "seed": self.seed,
+        key = {"files": {p.name: file_digest(p) for p in mnist.source_files(self.root)}, "seed": self.seed,
                "max_angle": self.max_angle, "val_size": self.val_size, "version": 1}
         return cache_file(self.root / "mnist_2view", "mnist_2view", key)
 

@@ -20,7 +20,7 @@ import numpy as np
 from mmrepro.data import mnist, svhn
 from mmrepro.data.cache import cache_file, load_splits, save_splits
 from mmrepro.data.modalities import Modality
-from mmrepro.data.tensor_datamodule import TensorDataModule, sha256
+from mmrepro.data.tensor_datamodule import TensorDataModule, file_digest
 from mmrepro.errors import DataError, check_range
 
 
@@ -110,5 +110,6 @@ class MNISTSVHN(TensorDataModule):
         return self.base
 
     def cache_path(self) -> Path:
-        key = {"dataset": self.name, "files": {p.name: sha256(p) for p in self.source_files()}, **self.params(), "version": 1}
+        key = {"dataset": self.name, "files": {p.name: file_digest(p) for p in self.source_files()}, **self.params(),
+               "version": 1}
         return cache_file(self.root / self.name, f"{self.name}-pairs", key)

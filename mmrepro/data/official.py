@@ -10,8 +10,9 @@ when the run has no `dataset.note`."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from mmrepro.data.tensor_datamodule import file_digest
 
 # The shapes the papers state, for the datasets without published checksums.
 PAPER_SHAPES = {
@@ -31,14 +32,6 @@ def torchvision_checksums() -> dict[str, str]:
     return sums
 
 
-def md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(dataset: str, files: list[Path]) -> dict:
     """{"verdict": official | not official | unverified | shapes only | no paper data, "detail": ...}."""
     if dataset.startswith("digits"):
@@ -55,8 +48,8 @@ def verify(dataset: str, files: list[Path]) -> dict:
             unverified.append(f"{path.name} (no torchvision checksum)")
         elif not target.is_file():
             unverified.append(f"{path.name} (its {target.name} is absent)")
-        elif md5(target) != sums[name]:
-            return {"verdict": "not official", "detail": f"{target.name} has MD5 {md5(target)}, torchvision's is {sums[name]}"}
+        elif (found := file_digest(target, "md5")) != sums[name]:
+            return {"verdict": "not official", "detail": f"{target.name} has MD5 {found}, torchvision's is {sums[name]}"}
         else:
             checked.append(name)
     if unverified:

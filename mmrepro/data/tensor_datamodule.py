@@ -182,13 +182,14 @@ class TensorDataModule(L.LightningDataModule):
         return {
             "dataset": self.name,
             "split_sizes": {s: int(next(iter(self.split(s).values())).shape[0]) for s in SPLITS if s in self._splits},
-            "source_files": {str(p): sha256(p) for p in self.source_files()},
+            "source_files": {str(p): file_digest(p) for p in self.source_files()},
             "paper_files": verify(self.name, self.source_files()),
         }
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (sha256 unless another hashlib algorithm is named)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

@@ -220,13 +220,15 @@ def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Pat
     """Per row, the per-epoch validation `metric` of its runs (the records' `curves`): the mean over
     seeds as a line, the seeds' range as a band."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    late = []
     for i, (label, records) in enumerate(series):
         n = min(len(r["curves"][metric]) for r in records)
         values = np.array([r["curves"][metric][:n] for r in records], dtype=float)
         epochs = np.asarray(records[0]["curves"]["epoch"][:n]) + 1
         ax.plot(epochs, values.mean(0), color=f"C{i}", lw=1.2, label=f"{label} (mean of {len(records)} seeds)")
         ax.fill_between(epochs, values.min(0), values.max(0), color=f"C{i}", alpha=0.15, lw=0)
-    ax.set(xlabel="epoch", ylabel=metric, ylim=(0, None))
+        late.append(values.mean(0)[n // 5:].max())
+    ax.set(xlabel="epoch", ylabel=metric, ylim=(0, 1.3 * max(late)))   # the first fifth of training may start far higher
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     save(fig, path, title)
