@@ -143,9 +143,24 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
     assert f"model.omega = {best['config']['model']['omega']}**" in table
     assert f"{best['metrics']['test/error']:.2f} (n=1)" in table
     results = table.split("## Selection")[0]
-    assert "1.5: failed" in table and results.count("(n=1)") == 3   # CMMD error + rmse, M-xO error
-    for png in ("f2_collapse_digits.png", "tsne_digits.png"):
+    assert "1.5: failed" in table and results.count("(n=1)") == 6   # CMMD: 2 errors, 2 rmse; M-xO: 2 errors
+    assert "| CMMD (ω chosen on validation) | M-xO (the authors') | 0 |" in table          # McNemar, seed 0
+    assert "lowest at epoch 1 of 1 (n=1)" in table                                      # the learning curves
+    for png in ("f2_collapse_digits.png", "tsne_digits.png", "learning_curves_digits.png"):
         assert (out / png).stat().st_size > 5000
+    chosen = run_cli("cmmd_digits", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--chosen",
+                     module="mmrepro.tables")
+    assert chosen.returncode == 0 and chosen.stdout.strip() == str(best["config"]["model"]["omega"])
+    ablation = run_cli("-m", "sweep=cmmd_digits_ablation", f"model.omega={chosen.stdout.strip()}", "model.lam=0",
+                       "seed=0", *fast)
+    assert ablation.returncode == 0, ablation.stderr[-3000:]
+    built = run_cli("cmmd_digits_ablation", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    results = (out / "cmmd_ablation_digits.md").read_text().split("## Results")[1].split("## ")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in results.splitlines() if line.startswith("| ")}
+    assert "(n=1)" in rows["without the MMD term (λ = 0), same ω"] and "(n=1)" in rows["without the KL term (ω = 0)"]
+    assert "not run" in rows["classifier reads the prior mean, not a sample (the official code), same ω"]
 
 
 def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):

@@ -189,8 +189,9 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     for figure in spec.get("figures", []):
         png = build_figure(figure, spec, variant, by_row, out_dir)
         if png:
+            which = "Every seed's run." if figure.get("source") == "records" else "Lowest seed of each model."
             lines += [f"![{figure['title']}]({png.name})", "", f"{figure['title']} ({png.name}): {figure['caption']} "
-                      "Lowest seed of each model.", ""]
+                      f"{which}", ""]
         else:
             lines += [f"{figure['title']}: not drawn: no finished run saved its figure data.", ""]
     lines += provenance_section(linked)
@@ -360,7 +361,7 @@ def build_figure(figure: dict, spec: dict, variant: str, by_row: dict, out_dir: 
         return path
     panels = []
     for row in spec["rows"]:
-        if "rows" in figure and row["choice"] not in figure["rows"]:
+        if "rows" in figure and row_key(row) not in figure["rows"]:
             continue
         ok = sorted((r for r in by_row[row_key(row)] if r.get("status") == "ok"), key=lambda r: r.get("seed", 0))
         npz = Path(ok[0]["run_dir"]) / figure["artifact"] if ok else None
