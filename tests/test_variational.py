@@ -125,9 +125,11 @@ def test_cvae_decoder_sees_w_and_cmma_decoder_does_not():
     cvae, cmma = CVAEModule(MODS, **TINY), CMMAModule(MODS, **TINY)
     assert not torch.allclose(cvae.decode("image", z, b), cvae.decode("image", z, other))
     assert torch.allclose(cmma.decode("image", z, b), cmma.decode("image", z, other))
-    # both priors depend on w; the VAE's is N(0, I)
-    assert not torch.allclose(cvae.prior(b)[0], cvae.prior(other)[0])
-    assert torch.count_nonzero(VAEModule(MODS, **TINY).prior(b)[0]) == 0
+    # CMMA's prior and the conditional CVAE's depend on w; the default CVAE's and the VAE's are N(0, I)
+    assert not torch.allclose(cmma.prior(b)[0], cmma.prior(other)[0])
+    conditional = CVAEModule(MODS, prior="conditional", **TINY)
+    assert not torch.allclose(conditional.prior(b)[0], conditional.prior(other)[0])
+    assert torch.count_nonzero(cvae.prior(b)[0]) == 0 and torch.count_nonzero(VAEModule(MODS, **TINY).prior(b)[0]) == 0
 
 
 def test_cmma_tars_variant_adds_the_standard_prior_kl():
