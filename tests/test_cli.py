@@ -11,12 +11,12 @@ FAST = ["trainer.enable_progress_bar=false", "model.n_hidden=64"]
 
 
 def assert_one_line_error(result, *fragments):
+    """Exit status 2 and exactly one line on stderr (no traceback, no Lightning chatter)."""
     assert result.returncode == 2, result.stderr[-2000:]
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("mmrepro: error: "), result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mmrepro: error: "), result.stderr[-2000:]
     for fragment in fragments:
-        assert fragment in last, last
+        assert fragment in lines[0], lines[0]
 
 
 def test_digits_training_run_single_half_svm_beats_majority_baseline(tmp_path):
@@ -59,12 +59,13 @@ def test_two_member_multirun_through_submitit_local(tmp_path):
     recs = records_under(tmp_path)
     assert sorted(r["choices"]["model"] for r in recs) == ["mrbm_mp", "mrbm_pcd"]
     assert all(r["status"] == "ok" and r["sweep"]["num"] in (0, 1) for r in recs)
+    assert "mmrepro: 2 of 2 members finished; sweep directory" in result.stderr  # the jobs' directory, read back
 
 
 def test_failed_sweep_member_is_recorded_and_the_sweep_goes_on(tmp_path):
     result = run_cli("-m", "model=mrbm_pcd", "model.optim.lr=-1,0.01", "trainer.max_epochs=1",
                      f"runs_dir={tmp_path}", *FAST)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]
     recs = sorted(records_under(tmp_path), key=lambda r: r["status"])
     assert [r["status"] for r in recs] == ["failed", "ok"]
     assert "model.optim.lr" in recs[0]["error"]
@@ -78,11 +79,20 @@ def test_failed_sweep_member_is_recorded_and_the_sweep_goes_on(tmp_path):
     (["model.objective.mf_iters=0"], ["model.objective.mf_iters", "1 <= mf_iters"]),
     (["eval.queries=[left,top]"], ["eval.queries", "unknown query 'top'", "left+right"]),
     (["model=mrbm_pcd", "model.optim.lr=1e38", "trainer.max_epochs=2"], ["training loss became", "at step", "last finite loss"]),
+    (["model.optim.lrr=1"], ["model.optim.lrr: unknown key", "did you mean model.optim.lr?"]),
+    (["model.lrr=1"], ["model.lrr: unknown key", "model.optim.lr"]),
+    (["-m", "model=mrbm_pcd,mrbm_mp", "model.objective.gibbs_steps=2"], ["model.objective.gibbs_steps: unknown key"]),
+    (["trainer.max_epochs=abc"], ["trainer.max_epochs: must be a number", "'abc'"]),
+    (["seed=abc"], ["seed: must be a number", "'abc'"]),
+    (["seed=-1"], ["seed: must be an integer with 0 <= seed <= 4294967295, got -1"]),
+    (["trainer.max_epochs=-5"], ["trainer: `max_epochs` must be a non-negative integer or -1"]),
+    (["trainer.accelerator=tpuu"], ["trainer:", "tpuu"]),
+    (["resume=/nonexistent/run"], ["resume: '/nonexistent/run' is not a run directory"]),
 ])
-def test_bad_input_is_one_line_and_nonzero_exit_and_writes_no_record(tmp_path, args, fragments):
+def test_bad_input_is_one_line_and_nonzero_exit_and_leaves_no_run_directory(tmp_path, args, fragments):
     result = run_cli(*args, f"runs_dir={tmp_path}", *FAST)
     assert_one_line_error(result, *fragments)
-    assert records_under(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_and_corrupt_mnist_files_are_one_line_errors(tmp_path, mnist_root):

@@ -42,8 +42,12 @@ def test_table_cells_from_records(tmp_path):
     pcd = rows["ML (PCD)"].split(" | ")
     assert pcd[1] == "1.57" and pcd[2] == "3.00 ± 1.41 (n=2)"  # paper column, then ours
     assert "99.00" not in text
-    assert "not run: model.optim.lr: must be > 0" in rows["MinVI (CD-PercLoss)"]
-    assert "not run: no run record for variant 'digits'" in rows["MinVI (MP)"]
+    # Each reason once, under the table; the cells point at it.
+    notes = dict(line[3:].split(") ", 1) for line in results_part.splitlines() if line.startswith("- ("))
+    assert rows["MinVI (CD-PercLoss)"].count("not run (") == 3
+    assert notes[rows["MinVI (CD-PercLoss)"].split("not run (")[1][0]] == "model.optim.lr: must be > 0"
+    assert notes[rows["MinVI (MP)"].split("not run (")[1][0]].startswith("no run record for variant 'digits'")
+    assert results_part.count("model.optim.lr: must be > 0") == 1
     # No paper number appears in an "ours" column.
     values = {v for model in paper_values()["sohn14_t1"]["values"].values() for v in model.values()}
     cells = [line.strip("| ").split(" | ") for line in rows.values()]
@@ -129,8 +133,9 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
             "eval.n_latents=60", "eval.collapse_points=60"]
     sweep = run_cli("-m", "sweep=cmmd_digits", "model.omega=0.0,0.5,1.5", "seed=0", *fast)
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    assert sweep.returncode == 1, sweep.stderr[-3000:]   # the sweep finishes, then reports its failed member
     assert "sweep member 2 failed" in sweep.stderr and "omega" in sweep.stderr
+    assert "mmrepro: 2 of 3 members finished; failed: 2 (see their run.json)" in sweep.stderr
     base = run_cli("-m", "sweep=cmmd_digits_baselines", "seed=0", *fast)
     assert base.returncode == 0, base.stderr[-3000:]
     built = run_cli("cmmd_digits", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
@@ -262,7 +267,7 @@ def test_cmmd_section_4_4_pipeline_on_the_xrmb_fixture(tmp_path):
     assert built.returncode == 0, built.stderr
     table = (tmp_path / "results" / "cmmd" / "s44_xrmb.md").read_text()
     results = table.split("## Selection")[0]
-    assert results.count("(n=1)") == 2 * 3 * 2 and results.count("not run") == 6 * 3 * 2
+    assert results.count("(n=1)") == 2 * 3 * 2 and results.count("not run (") == 6 * 3 * 2
     assert table.count("model.omega = ") == 2   # omega chosen once per run speaker
 
 

@@ -7,7 +7,8 @@ from hydra import compose, initialize_config_dir
 
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import MmreproError
-from mmrepro.train import build_datamodule, check_group_overrides
+from mmrepro.overrides import check_group_overrides
+from mmrepro.train import build_datamodule
 
 
 def main(argv: list[str]) -> int:

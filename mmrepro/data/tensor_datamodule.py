@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -34,7 +35,11 @@ class IndexBatches:
     """Iterates minibatches of a dict of equally long tensors by index. With world_size > 1, each
     rank takes every world_size-th index of the same permutation (ranks share the seed).
     resample: keys whose grey values are replaced by a fresh Bernoulli draw in every batch (each
-    example is visited once per epoch, so this is a re-binarisation per epoch, done on device)."""
+    example is visited once per epoch, so this is a re-binarisation per epoch, done on device).
+    Stateful (Lightning saves it in every checkpoint): mid-epoch, the state is this epoch's
+    permutation and the number of batches handed out, and a resumed run continues the same epoch
+    from the next batch; at an epoch end it is empty, and the next epoch draws a new permutation
+    from the global torch RNG, which the checkpoint restores."""
 
     def __init__(self, tensors: dict[str, Tensor], batch_size: int, shuffle: bool, drop_last: bool,
                  rank: int = 0, world_size: int = 1, resample: tuple[str, ...] = (), resolve=None):
@@ -48,20 +53,39 @@ class IndexBatches:
         n = next(iter(tensors.values())).shape[0] // world_size
         self.n = n
         self.device = next(iter(tensors.values())).device
+        self.order: Tensor | None = None  # this epoch's permutation (all ranks)
+        self.position = 0  # batches of this epoch handed out
+        self.resume_from: tuple[Tensor, int] | None = None
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
     def __iter__(self):
         total = self.n * self.world_size
-        order = torch.randperm(total, device=self.device) if self.shuffle else torch.arange(total, device=self.device)
-        order = order[self.rank::self.world_size]
-        for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+        if self.resume_from is not None:
+            order, start = self.resume_from
+            self.resume_from = None
+        else:
+            order = torch.randperm(total, device=self.device) if self.shuffle else torch.arange(total, device=self.device)
+            start = 0
+        self.order = order
+        mine = order.to(self.device)[self.rank::self.world_size]
+        for i in range(start, len(self)):
+            idx = mine[i * self.batch_size:(i + 1) * self.batch_size]
             batch = self.resolve({k: t[idx] for k, t in self.tensors.items()})
             for k in self.resample:
                 batch[k] = torch.rand_like(batch[k]).lt_(batch[k])
+            self.position = i + 1
             yield batch
+
+    def state_dict(self) -> dict:
+        if self.order is None or self.position >= len(self):
+            return {"order": None, "position": 0}
+        return {"order": self.order.cpu(), "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("order") is not None:
+            self.resume_from = (state["order"], int(state["position"]))
 
 
 class TensorDataModule(L.LightningDataModule):
@@ -106,8 +130,20 @@ class TensorDataModule(L.LightningDataModule):
         if self._splits is None:
             self._splits = {s: {k: torch.as_tensor(a) for k, a in arrays.items()} for s, arrays in self.load().items()}
             self._bases = {k: torch.as_tensor(a) for k, a in self.load_bases().items()}
+            self.split_warnings = self.check_splits()
+            for warning in self.split_warnings:
+                print(f"mmrepro: warning: {self.name}: {warning}", file=sys.stderr)
         self._splits = {s: {k: t.to(device) for k, t in d.items()} for s, d in self._splits.items()}
         self._bases = {k: t.to(device) for k, t in self._bases.items()}
+
+    def check_splits(self) -> list[str]:
+        """Warnings about the splits (mmrepro/data/splits.py), for datasets with a categorical label."""
+        from mmrepro.data.splits import coverage_warnings
+
+        if self.label is None or self.label.likelihood != "categorical":
+            return []
+        key = self.label.name
+        return coverage_warnings({s: d[key].numpy() for s, d in self._splits.items() if key in d})
 
     def resolve(self, rows: dict[str, Tensor]) -> dict[str, Tensor]:
         """Rows of a split with every looked-up modality gathered from its base table."""
@@ -184,6 +220,7 @@ class TensorDataModule(L.LightningDataModule):
             "split_sizes": {s: int(next(iter(self.split(s).values())).shape[0]) for s in SPLITS if s in self._splits},
             "source_files": {str(p): file_digest(p) for p in self.source_files()},
             "paper_files": verify(self.name, self.source_files()),
+            "warnings": list(getattr(self, "split_warnings", [])),
         }
 
 

@@ -10,6 +10,7 @@ examples (one per class) to figure_samples.npz for the sample-grid figure.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ class SVMQueryProbe:
         self.max_iter = check_range("max_iter", max_iter, 1, integer=True)
         self.n_figure_examples = check_range("n_figure_examples", n_figure_examples, 0, integer=True)
         self.chunk_size = chunk_size
+        self.warnings: list[str] = []  # go to the run record and its tables
 
     def check(self, model, modality_names: list[str]) -> None:
         """Every query is a '+'-joined non-empty subset of the dataset's modality names."""
@@ -60,6 +62,11 @@ class SVMQueryProbe:
             svm = LinearSVC(C=C, max_iter=self.max_iter).fit(f_train, y_train)
             val_error[C] = float((svm.predict(f_val) != y_val).mean())
         best_C = min(self.C_grid, key=lambda c: (val_error[c], c))
+        chance = 1 - np.bincount(y_val).max() / len(y_val)  # the majority-class guess's error
+        if val_error[best_C] >= chance:
+            self.warnings.append(f"validation error is at chance or worse for every C ({100 * val_error[best_C]:.1f}% "
+                                 f">= {100 * chance:.1f}%): C was chosen on noise; check the splits")
+            print(f"mmrepro: warning: {self.warnings[-1]}", file=sys.stderr)
         svm = LinearSVC(C=best_C, max_iter=self.max_iter).fit(np.concatenate([f_train, f_val]),
                                                                np.concatenate([y_train, y_val]))
         y_test = datamodule.split("test")["label"].cpu().numpy()

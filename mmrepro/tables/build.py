@@ -5,7 +5,8 @@ A row is the records whose hydra choice `row_group` equals the row's `choice` an
 matches the row's `where` (dotted keys, e.g. model.alpha), from the most recent sweep that ran that
 row (older sweeps are superseded; single runs outside sweeps are not tabulated). A row lists the
 `columns` it has (default: all); the others read "—".
-Each cell: mean +- std over seeds (n = number of seeds), or "not run: <reason>". The paper's value
+Each cell: mean +- std over seeds (n = number of seeds), or "not run (k)" with reason k given once
+under the table, or "record unreadable: <file>" for a run.json that cannot be read. The paper's value
 stands in its own column, from paper_values.yaml. Every run record used is copied next to the
 table (results/<paper>/runs/<table>_<variant>/) and linked, with its commit, data, hardware and
 wall time.
@@ -52,7 +53,7 @@ def config_value(record: dict, dotted: str):
 
 def row_records(records: list[dict], spec: dict, row: dict) -> list[dict]:
     """The row's records from the latest sweep that ran it; sweep dirs end in a sortable timestamp."""
-    mine = [r for r in records if r["choices"].get(spec["row_group"]) == row["choice"]
+    mine = [r for r in records if (r.get("choices") or {}).get(spec["row_group"]) == row["choice"]
             and all(config_value(r, k) == v for k, v in (row.get("where") or {}).items())]
     if not mine:
         return []
@@ -95,7 +96,7 @@ def select_on_validation(records: list[dict], param: str, metric: str, mode: str
     if len(by_value) <= 1:
         return records, []
     if not valid:  # nothing to choose by: all failed (their cells say why), else never mix values in one cell
-        return (records, []) if all(r.get("status") == "failed" for r in records) else ([], [])
+        return (records, []) if all(r.get("status") != "ok" for r in records) else ([], [])
     best = (min if mode == "min" else max)(valid, key=lambda t: t[1])[0]
     return by_value[best], [(None, sorted(scored, key=lambda t: (t[0] is None, t[0])), best)]
 
@@ -140,15 +141,20 @@ def fmt(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
-def cell(records: list[dict], metric: str, not_run: str) -> str:
+def cell(records: list[dict], metric: str, not_run: str, reasons: dict[str, int]) -> str:
+    """A results cell. reasons numbers each distinct reason a cell was not run (said once, under the
+    table); an unreadable record is named in the cell it belongs to, never replaced by another's error."""
     ok = [r["metrics"][metric] for r in records if r.get("status") == "ok" and metric in r.get("metrics", {})]
-    failed = [r for r in records if r.get("status") == "failed"]
+    failed = [r for r in records if r.get("status") in ("failed", "interrupted")]
+    unreadable = [r for r in records if r.get("status") == "unreadable"]
     if ok:
-        text = fmt(ok)
-        return text + (f" ({len(failed)} seed(s) failed)" if failed else "")
-    if failed:
-        return f"not run: {failed[0]['error']}"
-    return f"not run: {not_run}"
+        notes = [f"{len(failed)} seed(s) failed"] if failed else []
+        notes += [f"record unreadable: {r['_path']}" for r in unreadable]
+        return fmt(ok) + (f" ({'; '.join(notes)})" if notes else "")
+    if unreadable:
+        return f"record unreadable: {unreadable[0]['_path']}"
+    reason = failed[0]["error"] if failed else not_run
+    return f"not run ({reasons.setdefault(reason, len(reasons) + 1)})"
 
 
 def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) -> Path:
@@ -170,7 +176,7 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     shutil.rmtree(copies, ignore_errors=True)
     linked = []
     for row in spec["rows"]:
-        for r in sorted(by_row[row_key(row)], key=lambda r: r.get("seed", 0)):
+        for r in sorted(by_row[row_key(row)], key=lambda r: r["seed"] if isinstance(r.get("seed"), int) else -1):
             path = copies / f"{row_key(row)}_seed{r.get('seed')}.json"
             write_json_atomic(path, {k: v for k, v in r.items() if not k.startswith("_")})
             linked.append((row, r, path.relative_to(out_dir)))
@@ -211,6 +217,7 @@ def md(text: str) -> str:
 def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[str]:
     header = ["Model"] + [md(f"{c['label']}: {h}") for c in spec["columns"] for h in ("paper", "ours")]
     lines = ["## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    reasons: dict[str, int] = {}
     for row in spec["rows"]:
         values = paper.get("values", {}).get(row.get("paper_key"), {})
         cells = [md(row["label"])]
@@ -219,11 +226,14 @@ def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[
                 cells += ["—", "—"]
                 continue
             cells.append(f"{values[c['metric']]:g}" if c["metric"] in values else "—")
-            cells.append(md(cell(by_row[row_key(row)], c["metric"], no_run)))
+            cells.append(md(cell(by_row[row_key(row)], c["metric"], no_run, reasons)))
         lines.append("| " + " | ".join(cells) + " |")
-    return lines + ["", f"Paper column: {paper.get('source', 'no paper value recorded')} ({paper.get('data', '')}). "
-                    f"Ours: {spec.get('aggregate', 'mean ± sample std over seeds; n = seeds that finished')}. "
-                    "—: the model does not define this quantity.", ""]
+    lines += ["", f"Paper column: {paper.get('source', 'no paper value recorded')} ({paper.get('data', '')}). "
+              f"Ours: {spec.get('aggregate', 'mean ± sample std over seeds; n = seeds that finished')}. "
+              "—: the model does not define this quantity.", ""]
+    if reasons:
+        lines += ["Not run:", ""] + [f"- ({k}) {reason}" for reason, k in reasons.items()] + [""]
+    return lines
 
 
 def data_section(records: list[dict], paper: dict, spec: dict) -> list[str]:
@@ -231,20 +241,25 @@ def data_section(records: list[dict], paper: dict, spec: dict) -> list[str]:
     if not ok:
         return ["## Data", "", "No finished run: no data was read.", ""]
     data = ok[0]["data"]
-    cfg = ok[0]["config"]
-    epochs = sorted({r["training"]["epochs"] for r in ok})
+    batch = config_value(ok[0], "dataset.batch_size")
+    epochs = sorted({r["training"].get("epochs") for r in ok if isinstance(r["training"].get("epochs"), int)})
     lines = ["## Data and training", "",
-             f"- dataset: `{data['dataset']}`; split sizes {data['split_sizes']}"
+             f"- dataset: `{data.get('dataset')}`; split sizes {data.get('split_sizes')}"
              + (f"; **{data['note']}**" if data.get("note") else ""),
              f"- paper's data: {paper.get('data', '?')}" + same_data_warning(data),
-             f"- epochs: {', '.join(map(str, epochs))}; batch size {cfg['dataset'].get('batch_size')}"
+             f"- epochs: {', '.join(map(str, epochs))}; batch size {batch}"
              + "".join(f"; {k} {described(ok, k)}" for k in spec.get("describe", [])),
              "- source files (sha256): " + "; ".join(f"`{Path(p).name}` {h[:16]}…"
-                                                      for p, h in data["source_files"].items())]
+                                                      for p, h in (data.get("source_files") or {}).items())]
     exempt = {k for row in spec["rows"] for k in (row.get("where") or {})} | {(spec.get("select") or {}).get("param")}
     changed = departures(ok, exempt)
     lines.append("- settings that depart from the experiments' defaults: "
                  + ("; ".join(changed) if changed else "none (every run used its experiment's defaults)"))
+    warned: dict[str, int] = {}
+    for r in ok:
+        for w in r.get("warnings") or []:
+            warned[w] = warned.get(w, 0) + 1
+    lines += [f"- **warning** ({n} of {len(ok)} runs): {md(w)}" for w, n in warned.items()]
     return lines + [""]
 
 
@@ -270,7 +285,7 @@ def same_data_warning(data: dict) -> str:
     compare = "compare the ordering of models, not the numbers"
     if data.get("note"):
         return f" — **ours is a subset or variant of it (see above): {compare}**" + (f" ({detail})" if detail else "")
-    if verdict == "no paper data" or data["dataset"].startswith("digits"):
+    if verdict == "no paper data" or str(data.get("dataset")).startswith("digits"):
         return f" — **ours is different data: {compare}**"
     if verdict == "official":
         return f" — ours: the paper's files ({detail})"
