@@ -92,6 +92,9 @@ class RunCheckpoint(Checkpoint):
     # --- signals ------------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
         self.started = self.last_write = time.monotonic()
+        if trainer.global_rank == 0:  # temp files of a write that a kill interrupted
+            for stale in self.dirpath.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+                stale.unlink(missing_ok=True)
         if trainer.global_rank == 0 and hasattr(signal, "SIGTERM"):
             for signum in (signal.SIGTERM, signal.SIGINT):
                 try:  # replaces Lightning's SIGTERM notifier for the fit; restored at its end

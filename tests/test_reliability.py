@@ -22,6 +22,9 @@ MODELS = {
     "jmvae_kl": ["experiment=jmvae16_jmvae_kl", "dataset=digits_label", "eval=iw_loglik", "eval.k=5",
                  "model.warmup_epochs=3", "trainer.max_epochs=4", "seed=1"],                  # KL warm-up
     "cmmd": ["experiment=cmmd_digits", "trainer.max_epochs=4", "seed=2"],                     # validation curves
+    "cmmd_two_stage": ["experiment=cmmd_flickr", "dataset.max_unlabelled_files=2", "dataset.batch_size=5",  # pretraining
+                       "model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]", "model.classifier=[8]",
+                       "model.latent_dim=4", "pretrain.epochs=4", "trainer.max_epochs=2", "eval.n_latents=0"],
 }
 
 
@@ -49,18 +52,25 @@ def final_state(run_dir: Path) -> dict:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_kill_9_at_a_random_step_then_resume_is_bit_identical(tmp_path, name):
     args = [*MODELS[name], *QUIET, "checkpoint.every_n_steps=1", "checkpoint.max_cost=1"]
+    if name == "cmmd_two_stage":  # MIR-Flickr files in their real layout (synthetic values)
+        from tests.test_mir_flickr import write_synthetic_flickr
+
+        write_synthetic_flickr(tmp_path / "flickr")
+        args.append(f"dataset.root={tmp_path}/flickr")
     straight = run_cli(*args, f"runs_dir={tmp_path}/a")
     assert straight.returncode == 0, straight.stderr[-3000:]
     (a,) = records_under(tmp_path / "a")
 
     proc = popen(*args, f"runs_dir={tmp_path}/b")
-    ckpt = wait_for("*/*/checkpoints/last.ckpt", tmp_path / "b", proc)
+    wait_for("*/*/checkpoints/**/last.ckpt", tmp_path / "b", proc)  # the main or the pretraining checkpoint
     delay = random.uniform(0, 1.5)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    run_dir = ckpt.parent.parent
-    killed_at = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
+    run_dir = next(p for p in (tmp_path / "b").glob("*/*") if (p / ".hydra").is_dir())
+    ckpt = next(p for p in (run_dir / "checkpoints" / "last.ckpt", run_dir / "checkpoints" / "pretrain" / "last.ckpt")
+                if p.exists())
+    killed_at = f"{ckpt.relative_to(run_dir)} step {torch.load(ckpt, map_location='cpu', weights_only=True)['global_step']}"
     resumed = run_cli(f"resume={run_dir}")
     assert resumed.returncode == 0, f"killed at step {killed_at}: {resumed.stderr[-3000:]}"
     (b,) = records_under(tmp_path / "b")
@@ -71,7 +81,10 @@ def test_kill_9_at_a_random_step_then_resume_is_bit_identical(tmp_path, name):
     assert (b["training"]["epochs"], b["training"]["steps"]) == (a["training"]["epochs"], a["training"]["steps"])
     sa, sb = final_state(Path(a["run_dir"])), final_state(run_dir)
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), where
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]  # no -v1, no temp file
+    assert b["training"]["pretraining"] == a["training"]["pretraining"]
+    files = sorted(str(p.relative_to(run_dir)) for p in (run_dir / "checkpoints").rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(a["run_dir"])) for p in (Path(a["run_dir"]) / "checkpoints").rglob("*")
+                           if p.is_file())  # the same files: no -v1, no temp file
 
 
 def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(tmp_path):
