@@ -87,27 +87,35 @@ def test_kill_9_at_a_random_step_then_resume_is_bit_identical(tmp_path, name):
                            if p.is_file())  # the same files: no -v1, no temp file
 
 
-def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_write_a_checkpoint_and_say_how_to_resume(tmp_path, signum):
     proc = popen("model=mrbm_pcd", "model.n_hidden=64", "trainer.max_epochs=500", *QUIET, f"runs_dir={tmp_path}")
     ckpt = wait_for("*/*/checkpoints/last.ckpt", tmp_path, proc)
     first = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert proc.returncode == 128 + signum, err[-2000:]
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mmrepro: SIGTERM received; checkpoint written at epoch "), err
+    assert len(lines) == 1 and lines[0].startswith(f"mmrepro: {signal.Signals(signum).name} received; checkpoint "
+                                                   "written at epoch "), err
     assert lines[0].endswith(f"resume it with: python -m mmrepro resume={ckpt.parent.parent}")
     assert torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"] >= first
 
 
-def test_a_checkpoint_write_killed_midway_is_never_picked_up(tmp_path):
-    """kill -9 inside a checkpoint write leaves the previous last.ckpt; a truncated last.ckpt (copied
-    in by hand) is a one-line error, never a silent restart."""
+def test_a_killed_evaluation_or_checkpoint_write_resumes_safely(tmp_path):
+    """A run killed in its evaluation resumes without training; kill -9 inside a checkpoint write
+    leaves the previous last.ckpt; a truncated last.ckpt (copied in by hand) is a one-line error."""
     result = run_cli("model=mrbm_pcd", "model.n_hidden=64", "trainer.max_epochs=1", *QUIET, f"runs_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     (rec,) = records_under(tmp_path)
     ckpt = Path(rec["run_dir"]) / "checkpoints" / "last.ckpt"
     before = ckpt.read_bytes()
+    (Path(rec["run_dir"]) / "run.json").unlink()  # as if killed during its evaluation: resumes without training
+    evaluated = run_cli(f"resume={rec['run_dir']}")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (again,) = records_under(tmp_path)
+    assert again["metrics"] == rec["metrics"] and again["training"]["steps"] == rec["training"]["steps"]
+    assert again["training"]["checkpoint_writes"]["writes"] == 0 and ckpt.read_bytes() == before
     script = ("import os, signal, sys; from pathlib import Path; from mmrepro.records import replace_atomic\n"
               "def half(tmp):\n    tmp.write_bytes(Path(sys.argv[1]).read_bytes()[:1000])\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -259,3 +267,18 @@ def test_a_killed_sweep_started_again_in_its_directory_resumes_and_keeps_finishe
     assert recs[0]["resumed"] and not recs[1]["resumed"] and recs[0]["training"]["steps"] == 40
     third = run_cli(*args)
     assert third.returncode == 0 and third.stderr.count("already finished") == 2, third.stderr[-3000:]
+
+
+def test_every_table_target_writes_its_table_after_a_failed_sweep_then_fails():
+    """Each `make table-*` recipe: no command's failure stops the recipe, and its status is the exit status."""
+    import re
+
+    makefile = (REPO / "Makefile").read_text()
+    recipes = re.findall(r"^(table-\w+): install\n((?:\t.*\n)+)", makefile, flags=re.M)
+    assert len(recipes) >= 15
+    for target, recipe in recipes:
+        commands = [c.strip() for c in recipe.replace("\\\n", "\n").split("\n") if "$(RUN)" in c or "$(TABLES)" in c]
+        assert recipe.lstrip().startswith("rc=0;") and recipe.rstrip().endswith("exit $$rc"), target
+        for command in commands:
+            assert command.endswith("|| rc=$$?; \\") or command.endswith("|| rc=$$?;") or "--chosen" in command, (
+                target, command)

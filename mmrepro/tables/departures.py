@@ -1,8 +1,8 @@
 """Which settings of a table's runs depart from their experiments' defaults (fewer epochs, a shorter
 warm-up, fewer test points, a reduced C grid, ...): each record's resolved config against the config
 its experiment composes by itself (same config-group choices), key by key. Keys that only say where
-files live or which table a run feeds, the seed, and the table's own row and selection parameters
-are not departures."""
+files live, which table a run feeds or how often it checkpoints, the seed, the table's own row and
+selection parameters, and keys that the record's code or today's code does not have are not departures."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from mmrepro import CONFIG_DIR
 
 GROUPS = ("dataset", "model", "trainer", "eval")
-IGNORED_TOP = {"seed", "table", "resume", "init_from", "runs_dir", "hydra"}
+IGNORED_TOP = {"seed", "table", "resume", "init_from", "runs_dir", "hydra", "checkpoint"}  # checkpoint: no effect on results
 IGNORED_WORDS = ("root", "_file", "cache_dir", "enable_progress_bar", "note")
 
 
@@ -56,7 +56,7 @@ def departures(records: list[dict], exempt: set[str]) -> list[str]:
         if default is None:
             continue
         used = flatten(r.get("config") or {})
-        for key in sorted(set(used) | set(default)):
+        for key in sorted(set(used) & set(default)):  # a key only one side has is a code version, not a setting
             if ignored(key, exempt) or isinstance(default.get(key), str) and "${" in default[key]:
                 continue
             if json.dumps(used.get(key)) != json.dumps(default.get(key)):
