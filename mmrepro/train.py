@@ -182,7 +182,10 @@ def train(cfg: DictConfig):
                 remove_unstarted(run_dir, Path(cfg.runs_dir))
             sys.exit(2)
         print(f"mmrepro: sweep member {hc.job.num} failed: {message}", file=sys.stderr)
-        failure_record(cfg, run_dir, started, git, message)
+        try:
+            failure_record(cfg, run_dir, started, git, message)
+        except OSError as why:  # the member's directory itself is unwritable: the summary counts it as failed
+            print(f"mmrepro: sweep member {hc.job.num}: its record could not be written: {one_line(why)}", file=sys.stderr)
         return None
 
 

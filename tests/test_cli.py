@@ -50,6 +50,8 @@ def test_resume_continues_an_interrupted_run_from_its_last_checkpoint(tmp_path):
     rec2 = records_under(Path(rec["run_dir"]))[0]
     assert rec2["resumed"] and rec2["training"]["epochs"] == 3 and rec2["training"]["steps"] == 30
     assert rec2["choices"]["model"] == "mrbm_pcd" and rec2["config"]["model"]["n_hidden"] == 64
+    assert not (tmp_path / "other").exists()  # the resumed run stays in its own directory
+    assert "max_epochs: 2\n" in (Path(rec["run_dir"]) / ".hydra" / "config.yaml").read_text()  # as it was started
 
 
 def test_two_member_multirun_through_submitit_local(tmp_path):

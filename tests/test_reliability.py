@@ -282,3 +282,25 @@ def test_every_table_target_writes_its_table_after_a_failed_sweep_then_fails():
         for command in commands:
             assert command.endswith("|| rc=$$?; \\") or command.endswith("|| rc=$$?;") or "--chosen" in command, (
                 target, command)
+
+
+def test_svm_probe_warns_when_every_C_is_at_chance_on_validation(tmp_path, capsys):
+    """Features that carry nothing (all zero) leave every C at the majority guess's error or worse:
+    the probe says so, for the record and its table, instead of reporting a chosen C as if it meant something."""
+    from mmrepro.data.digits_halves import DigitsHalves
+    from mmrepro.eval.linear_probe import SVMQueryProbe
+
+    class Blind:
+        def eval(self):
+            return self
+
+        def infer(self, batch, observed):
+            n = next(iter(batch.values())).shape[0]
+            return torch.zeros(n, 4), {}
+
+    dm = DigitsHalves()
+    dm.setup()
+    probe = SVMQueryProbe(C_grid=(0.1, 1.0), queries=("left+right",))
+    probe(Blind(), dm, tmp_path)
+    assert len(probe.warnings) == 1 and probe.warnings[0].startswith("validation error is at chance or worse for every C")
+    assert "mmrepro: warning: validation error is at chance" in capsys.readouterr().err
