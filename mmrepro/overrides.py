@@ -74,7 +74,13 @@ def check_overrides(argv: list[str]) -> None:
              and o.key_or_group not in ("resume",) and not o.is_add() and not o.is_force_add()]
     if not keyed:
         return
-    for cfg in configs_to_check(overrides, resume):
+    try:
+        configs = configs_to_check(overrides, resume)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Hydra's composition errors: their first line is the message
+        raise ConfigError("overrides", str(e).strip().splitlines()[0]) from None
+    for cfg in configs:
         for o in keyed:
             check_key(cfg, o.key_or_group, values(o), o.is_delete())
 

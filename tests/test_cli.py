@@ -90,6 +90,7 @@ def test_failed_sweep_member_is_recorded_and_the_sweep_goes_on(tmp_path):
     (["trainer.max_epochs=-5"], ["trainer: `max_epochs` must be a non-negative integer or -1"]),
     (["trainer.accelerator=tpuu"], ["trainer:", "tpuu"]),
     (["resume=/nonexistent/run"], ["resume: '/nonexistent/run' is not a run directory"]),
+    (["hydra.launcher.timeout_min=10"], ["overrides: Could not override 'hydra.launcher.timeout_min'"]),
 ])
 def test_bad_input_is_one_line_and_nonzero_exit_and_leaves_no_run_directory(tmp_path, args, fragments):
     result = run_cli(*args, f"runs_dir={tmp_path}", *FAST)
