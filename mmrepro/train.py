@@ -66,13 +66,11 @@ def build(group: str, node: DictConfig, **kwargs):
             raise cause.under(group) from None
         if isinstance(cause, MmreproError):
             raise cause from None
-        if group == "trainer" and isinstance(cause, (MisconfigurationException, ValueError, TypeError)):
-            raise ConfigError("trainer", " ".join(str(cause).split())) from None
         raise
     except ConfigError as e:
         raise e.under(group) from None
     except (MisconfigurationException, ValueError, TypeError) as e:
-        if group != "trainer":  # Lightning's own checks of its Trainer arguments
+        if group != "trainer":  # Lightning's own checks of its Trainer arguments (raised by the call, not instantiate)
             raise
         raise ConfigError("trainer", " ".join(str(e).split())) from None
 
