@@ -36,6 +36,8 @@ from mmrepro.records import RECORD_NAME, environment, git_state, read_record, wr
 # Every datamodule serves its validation split; models without a validation_step (all but the
 # classifiers, mmrepro/models/classifier_validation.py) skip Lightning's validation loop, which is expected.
 warnings.filterwarnings("ignore", message=".*passed in a `val_dataloader` but have no `validation_step`")
+# Lightning 2.6 still builds torch's LeafSpec, which torch >= 2.10 deprecates: not the user's to act on.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 # Lightning's start-up chatter (GPU/TPU availability, tips) stays off stderr; its warnings do not.
 for _name in ("lightning.pytorch", "lightning.fabric"):
