@@ -20,7 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import ConfigError
 
-GROUPS = ("dataset", "model", "trainer", "logger", "eval", "experiment", "sweep")
+GROUPS = ("dataset", "model", "trainer", "logger", "callbacks", "eval", "experiment", "sweep")
 MAX_COMBINATIONS = 32
 
 
@@ -38,8 +38,8 @@ def check_group_overrides(argv: list[str]) -> None:
         if key not in GROUPS or "(" in value or value in ("", "null"):
             continue
         options = group_options(key)
-        for name in value.split(","):
-            if name not in options:
+        for name in value.replace("[", ",").replace("]", ",").split(","):   # a,b or a list [a,b]
+            if name and name not in options:
                 raise ConfigError(key, f"unknown {key} {name!r}; valid: {', '.join(options)}")
 
 

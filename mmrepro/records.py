@@ -60,11 +60,16 @@ def write_json_atomic(path: Path, obj) -> None:
     replace_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+GENERATED = ("results", "runs")  # written by runs and table builds: not code, so they never make a run "dirty"
+
+
 def git_state() -> dict:
+    """The commit and whether tracked code differs from it (changes under GENERATED do not count)."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){p}" for p in GENERATED))
+        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(changed)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 

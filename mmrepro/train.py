@@ -25,23 +25,22 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import Callback, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from mmrepro.checkpointing import CHECKPOINT_NAME, Interrupted, checkpoint_callback, readable_checkpoint
 from mmrepro.errors import ConfigError, MmreproError, check_range
+from mmrepro.loggers import log_config, log_results, logger_nodes
 from mmrepro.overrides import GROUPS, group_options  # noqa: F401  group_options: re-exported
 from mmrepro.records import RECORD_NAME, environment, git_state, read_record, write_json_atomic
 
-# Every datamodule serves its validation split; models without a validation_step (all but the
-# classifiers, mmrepro/models/classifier_validation.py) skip Lightning's validation loop, which is expected.
-warnings.filterwarnings("ignore", message=".*passed in a `val_dataloader` but have no `validation_step`")
 # Lightning 2.6 still builds torch's LeafSpec, which torch >= 2.10 deprecates: not the user's to act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 # Lightning's start-up chatter (GPU/TPU availability, tips) stays off stderr; its warnings do not.
-for _name in ("lightning.pytorch", "lightning.fabric"):
+for _name in ("lightning.pytorch", "lightning.fabric", "tensorboardX"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+logging.getLogger("lightning.pytorch.callbacks.model_summary").setLevel(logging.INFO)  # callbacks=[...,model_summary]
 
 # ${or:a,b}: a unless it is null, else b (used in run-directory names).
 OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
@@ -105,6 +104,43 @@ class MetricHistory(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.curves = state.get("curves", {})
+
+
+def fit(trainer: L.Trainer, model, datamodule, ckpt: Path | None) -> None:
+    """trainer.fit, from the checkpoint ckpt if given; Lightning's refusals of a setting it only
+    checks when fitting starts (a callback that needs a logger, ...) are one line."""
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt and readable_checkpoint(ckpt, "resume"))
+    except MisconfigurationException as e:
+        raise ConfigError("trainer", " ".join(str(e).split())) from None
+
+
+def trainer_node(cfg: DictConfig) -> DictConfig:
+    """The trainer config without `callbacks` (chosen_callbacks adds those)."""
+    return OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
+
+
+def chosen_callbacks(cfg: DictConfig) -> list[Callback]:
+    """The `callbacks` group's entries (configs/callbacks/) and any `+trainer.callbacks=[...]`, each
+    instantiated by its _target_; progress bars only with trainer.enable_progress_bar."""
+    nodes = list((cfg.get("callbacks") or {}).items()) + [(f"trainer.callbacks[{i}]", n) for i, n in
+                                                           enumerate(cfg.trainer.get("callbacks") or [])]
+    made = []
+    for name, node in nodes:
+        key = name if name.startswith("trainer.") else f"callbacks.{name}"
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ConfigError(key, "needs a _target_ (the callback's class), e.g. "
+                              "lightning.pytorch.callbacks.EarlyStopping")
+        try:
+            callback = hydra.utils.instantiate(node, _convert_="all")
+        except hydra.errors.InstantiationException as e:
+            raise ConfigError(key, one_line(e.__cause__ or e)) from None
+        if not isinstance(callback, Callback):
+            raise ConfigError(key, f"{node._target_} is not a Lightning Callback")
+        if isinstance(callback, ProgressBar) and not cfg.trainer.get("enable_progress_bar"):
+            continue
+        made.append(callback)
+    return made
 
 
 def load_weights(model, path: Path, target: str) -> None:
@@ -249,16 +285,15 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
     if cfg.get("init_from"):
         load_weights(model, Path(cfg.init_from), cfg.model._target_)
     datamodule.setup()  # read and check the data before any training starts
-    logger = build("logger", cfg.logger, save_dir=str(run_dir)) if cfg.get("logger") else False
+    loggers = [build(key, node, save_dir=str(run_dir)) for key, node in logger_nodes(cfg.get("logger"))]
     checkpoints = checkpoint_callback(cfg, run_dir, cfg.model._target_)
     history = MetricHistory()
-    callbacks = [checkpoints, history]
-    if cfg.trainer.get("enable_progress_bar"):
-        callbacks.append(RichProgressBar(leave=True))
-    trainer = build("trainer", cfg.trainer, logger=logger, default_root_dir=str(run_dir), callbacks=callbacks)
+    trainer = build("trainer", trainer_node(cfg), logger=loggers or False, default_root_dir=str(run_dir),
+                    callbacks=[checkpoints, history, *chosen_callbacks(cfg)])
     ckpt = checkpoints.path if resuming and checkpoints.path.exists() else None
     pretraining = pretrain(cfg, model, datamodule, run_dir, resuming, main_checkpoint=ckpt)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt and readable_checkpoint(ckpt, "resume"))
+    log_config(loggers, cfg, choices)
+    fit(trainer, model, datamodule, ckpt)
     if trainer.global_rank != 0:
         return {}
     metrics = evaluator(model, datamodule, run_dir)
@@ -287,6 +322,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
         "sweep": {"dir": hc.sweep.dir, "num": hc.job.num} if hc.mode == RunMode.MULTIRUN else None,
     }
     write_json_atomic(run_dir / RECORD_NAME, record)
+    log_results(loggers, metrics, run_dir, trainer.global_step)
     print(f"mmrepro: run record {run_dir / RECORD_NAME}: " +
           ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     return metrics
@@ -309,12 +345,12 @@ def pretrain(cfg: DictConfig, model, datamodule, run_dir: Path, resuming: bool, 
     if main_checkpoint is not None and summary.exists():
         return json.loads(summary.read_text())
     checkpoints = checkpoint_callback(cfg, run_dir, cfg.model._target_, subdir="pretrain")
-    callbacks = [checkpoints] + ([RichProgressBar(leave=True)] if cfg.trainer.get("enable_progress_bar") else [])
-    trainer = build("trainer", OmegaConf.merge(cfg.trainer, {"max_epochs": epochs}), logger=False, callbacks=callbacks,
-                    default_root_dir=str(run_dir))
+    progress = [c for c in chosen_callbacks(cfg) if isinstance(c, ProgressBar)]
+    trainer = build("trainer", OmegaConf.merge(trainer_node(cfg), {"max_epochs": epochs, "limit_val_batches": 0}),
+                    logger=False, callbacks=[checkpoints, *progress], default_root_dir=str(run_dir))
     ckpt = checkpoints.path if resuming and checkpoints.path.exists() else None
     with datamodule.training_on(spec.split), model.unsupervised_stage():
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt and readable_checkpoint(ckpt, "resume"))
+        fit(trainer, model, datamodule, ckpt)
         examples = len(next(iter(datamodule.split(spec.split).values())))
     done = {"split": spec.split, "examples": examples, "epochs": trainer.current_epoch, "steps": trainer.global_step}
     write_json_atomic(summary, done)

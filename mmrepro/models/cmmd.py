@@ -33,10 +33,10 @@ import torch
 from torch import Tensor, nn
 
 from mmrepro.errors import check_choice, check_range
-from mmrepro.models.classifier_validation import ClassifierValidation
 from mmrepro.models.components.mopoe_networks import Generator
 from mmrepro.models.components.towers import ConcatMLP, Encoder, GaussianHead
 from mmrepro.models.roles import label_input, label_nll, label_probs, require_label, split_roles
+from mmrepro.models.validation import ClassifierValidation
 from mmrepro.models.variational import VariationalModule
 from mmrepro.objectives.gaussian import kl_normal
 from mmrepro.objectives.mmd import ESTIMATORS, mmd
@@ -149,6 +149,15 @@ class CMMDModule(ClassifierValidation, VariationalModule):
         loss = (-rec + kl_term).mean() + self.alpha * cls_term + (1 - self.omega) * self.lam * div
         return {"loss": loss, "reconstruction": rec.mean(), "classification": cls.mean(), "kl": kl.mean(),
                 "mmd": div.detach(), "z": z_q}
+
+    def validation_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Eq. 5 as training weighs it on a batch of the training size (cls_reduction = sum: alpha
+        times batch_size times the mean cross-entropy), on a validation batch of any size; the
+        MMD term is estimated on the whole validation batch."""
+        t = self.loss_terms(batch, 1.0)
+        scale = self.trainer.datamodule.batch_size if self.cls_reduction == "sum" else 1
+        kl = self.omega * t["kl"] if self.omega > 0 else 0.0
+        return -t["reconstruction"] + kl + self.alpha * scale * t["classification"] + (1 - self.omega) * self.lam * t["mmd"]
 
     # --- what the evaluator reads ------------------------------------------------------------------
     @torch.no_grad()

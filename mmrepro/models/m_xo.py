@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from mmrepro.errors import ConfigError, check_choice
-from mmrepro.models.classifier_validation import ClassifierValidation
 from mmrepro.models.components.towers import ConcatMLP
 from mmrepro.models.roles import label_nll, label_probs, require_label, split_roles
+from mmrepro.models.validation import ClassifierValidation
 from mmrepro.models.variational import VariationalModule
 
 VARIANTS = {
@@ -69,6 +69,10 @@ class MxOModule(ClassifierValidation, VariationalModule):
     def loss_terms(self, batch: dict[str, Tensor], beta: float) -> dict[str, Tensor]:
         nll = label_nll(self.label, self.net(batch), batch)
         return {"loss": nll.sum() if self.reduction == "sum" else nll.mean(), "classification": nll.mean()}
+
+    def validation_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Per example, whatever the training loss's batch reduction (the authors' sums)."""
+        return label_nll(self.label, self.net(batch), batch).mean()
 
     @torch.no_grad()
     def predict(self, batch: dict[str, Tensor]) -> Tensor:

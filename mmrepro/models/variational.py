@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.towers import ACTIVATIONS, NETWORKS, Decoder, Encoder, conv_stack, is_image
 from mmrepro.models.guards import check_finite_loss
+from mmrepro.models.validation import forked_rng, log_val
 from mmrepro.objectives.gaussian import log_normal
 from mmrepro.objectives.likelihoods import log_likelihood
 
@@ -222,6 +223,15 @@ class VariationalModule(L.LightningModule):
             size = len(batch[self.x])
             self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=size)
             self.log("train/loss", terms["loss"], prog_bar=True, batch_size=size)
+
+    def validation_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The training objective on a validation batch, warm-up finished (beta = 1), per example."""
+        return self.loss_terms(batch, 1.0)["loss"]
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        with forked_rng(self.device):
+            loss = self.validation_loss(batch)
+        log_val(self, "val/loss", loss, len(batch[self.x]))
 
     def fakes(self, batch: dict[str, Tensor], z_q: Tensor) -> list[Tensor]:
         """Generated x for the GAN term: from z ~ q (encoder detached) and from z ~ the prior."""

@@ -1,0 +1,188 @@
+"""Lightning's validation loop, the callbacks group, the loggers and the console progress."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import inspect
+import pkgutil
+from types import SimpleNamespace
+
+import lightning as L
+import pytest
+import torch
+from torch.nn import functional as F
+
+import mmrepro.models
+from mmrepro.data.modalities import Modality
+from mmrepro.models.cmmd import CMMDModule
+from mmrepro.train import MetricHistory, build, build_datamodule, model_inputs
+from tests.conftest import compose_config, records_under, run_cli
+
+DIGITS = {  # experiment -> overrides that put it on the embedded digits at a small size
+    "sohn14_t1_mrbm_mp": ["dataset=digits_halves", "model.n_hidden=32"],
+    "sohn14_t1_mrbm_pcd": ["dataset=digits_halves", "model.n_hidden=32"],
+    "jmvae16_vae": ["dataset=digits_label"],
+    "jmvae16_cvae": ["dataset=digits_label"],
+    "jmvae16_cmma": ["dataset=digits_label"],
+    "jmvae16_jmvae_kl": ["dataset=digits_label"],
+    "cmmd_digits": [],
+    "m_xo_digits": [],
+}
+
+
+def built(experiment: str, *extra: str):
+    cfg = compose_config(f"experiment={experiment}", *DIGITS[experiment], *extra)
+    L.seed_everything(0, verbose=False)
+    dm = build_datamodule(cfg.dataset)
+    model = build("model", cfg.model, modalities=dm.modalities, **model_inputs(cfg.model, dm))
+    return model, dm
+
+
+def fit_briefly(experiment: str, validate: bool):
+    model, dm = built(experiment)
+    history = MetricHistory()
+    L.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=3, limit_val_batches=1.0 if validate else 0,
+              logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+              deterministic=True, num_sanity_val_steps=0, callbacks=[history]).fit(model, datamodule=dm)
+    return model, dm, history.curves
+
+
+def test_every_model_class_has_its_own_validation_step():
+    for info in pkgutil.iter_modules(mmrepro.models.__path__):
+        module = importlib.import_module(f"mmrepro.models.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, L.LightningModule) and cls.__module__ == module.__name__:
+                assert cls.validation_step is not L.LightningModule.validation_step, cls
+
+
+@pytest.mark.parametrize("experiment", sorted(DIGITS))
+def test_validation_logs_a_finite_val_loss_each_epoch_and_leaves_training_unchanged(experiment):
+    model, _, curves = fit_briefly(experiment, validate=True)
+    assert curves["epoch"] == [0, 1]
+    assert len(curves["val/loss"]) == 2 and all(torch.isfinite(torch.tensor(curves["val/loss"])))
+    if experiment in ("cmmd_digits", "m_xo_digits"):
+        assert len(curves["val/error"]) == 2 and all(0 <= e <= 100 for e in curves["val/error"])
+    unvalidated, _, none = fit_briefly(experiment, validate=False)
+    assert none == {}
+    for (name, a), b in zip(model.state_dict().items(), unvalidated.state_dict().values()):
+        assert torch.equal(a, b), f"validating changed {name}"
+
+
+def test_mrbm_val_loss_is_the_mean_field_cross_entropy_of_each_half_given_the_other():
+    model, dm, curves = fit_briefly("sohn14_t1_mrbm_mp", validate=True)
+    val = dm.split("val")
+    xents = []
+    for missing, observed in (("left", "right"), ("right", "left")):
+        _, probs = model.infer(val, [observed])
+        xent = F.binary_cross_entropy(probs[missing].clamp(1e-7, 1 - 1e-7), val[missing], reduction="none").sum(1).mean()
+        assert curves[f"val/xent_{missing}"][-1] == pytest.approx(float(xent), rel=1e-5)
+        xents.append(float(xent))
+    assert curves["val/loss"][-1] == pytest.approx(sum(xents) / 2, rel=1e-5)
+
+
+def test_m_xo_val_loss_is_the_mean_cross_entropy_and_val_error_the_error_on_the_validation_split():
+    model, dm, curves = fit_briefly("m_xo_digits", validate=True)
+    val = dm.split("val")
+    model.eval()
+    with torch.no_grad():
+        logits = model.net(val)
+    assert curves["val/loss"][-1] == pytest.approx(float(F.cross_entropy(logits, val["label"])), rel=1e-5)
+    assert curves["val/error"][-1] == pytest.approx(100.0 * float((logits.argmax(1) != val["label"]).float().mean()),
+                                                    abs=1e-4)
+
+
+def test_cmmd_val_loss_on_a_training_size_batch_is_its_training_loss():
+    mods = [Modality("a", (6,), "gaussian"), Modality("b", (5,), "gaussian")]
+    g = torch.Generator().manual_seed(0)
+    batch = {"a": torch.randn(20, 6, generator=g), "b": torch.randn(20, 5, generator=g),
+             "label": torch.randint(0, 3, (20,), generator=g)}
+    for omega, reduction in ((0.5, "sum"), (1.0, "mean"), (0.0, "sum")):
+        model = CMMDModule(mods, label=Modality("label", (3,), "categorical"), omega=omega, cls_reduction=reduction,
+                           encoder=[16], prior=[16], decoder=[16], classifier=[8], latent_dim=4, dropout=0.0)
+        model.trainer = SimpleNamespace(datamodule=SimpleNamespace(batch_size=20))
+        torch.manual_seed(1)
+        train = model.loss_terms(batch, 1.0)["loss"]
+        torch.manual_seed(1)
+        assert float(model.validation_loss(batch)) == pytest.approx(float(train), rel=1e-5)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_loggers_callbacks_and_progress_lines_on_one_short_run(tmp_path):
+    """logger=many plus W&B (offline): the config, per-epoch val/* and the final metrics reach each
+    logger; callbacks=[default,early_stopping,lr_monitor] and +trainer.callbacks are all used; off a
+    terminal the progress is one line per epoch at most."""
+    result = run_cli("experiment=jmvae16_vae", "dataset=digits_label", "trainer.max_epochs=40", "eval.k=2", "eval.n_w=2",
+                     "callbacks=[default,early_stopping,lr_monitor]", "callbacks.early_stopping.patience=1",
+                     "callbacks.early_stopping.min_delta=1000", "callbacks.progress.every_s=0",
+                     "+trainer.callbacks=[{_target_: lightning.pytorch.callbacks.Timer}]",
+                     "logger=many", "+logger@logger.wandb=wandb", f"runs_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (record,) = records_under(tmp_path)
+    assert record["training"]["epochs"] == 2 and record["curves"]["epoch"] == [0, 1]  # stopped by early_stopping
+    epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/40", "2/40"] and "val/loss" in epoch_lines[0]
+    assert "━" not in result.stdout  # no Rich bar off a terminal
+    run_dir = tmp_path / record["run_dir"].split(str(tmp_path) + "/")[1]
+    rows = read_csv(run_dir / "csv" / "version_0" / "metrics.csv")
+    val = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert val == pytest.approx(record["curves"]["val/loss"])
+    assert any(r.get("lr-Adam") for r in rows)                      # lr_monitor
+    final = [r for r in rows if r.get("test/log_p(x)/single")]
+    assert float(final[0]["test/log_p(x)/single"]) == pytest.approx(record["metrics"]["test/log_p(x)/single"])
+    hparams = (run_dir / "csv" / "version_0" / "hparams.yaml").read_text()
+    assert "latent_dim: 64" in hparams and "experiment: jmvae16_vae" in hparams
+    assert list((run_dir / "tensorboard" / "version_0").glob("events.out.tfevents.*"))
+    (wandb_log,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    data = wandb_log.read_bytes()
+    for text in ("jmvae16_vae-seed0", "jmvae16_t1_run", "val/loss", "test/log_p(x)/single", "latent_dim", "run.json"):
+        assert text.encode() in data, text
+
+
+def test_unknown_or_unusable_callbacks_are_one_line_errors(tmp_path):
+    for args, fragment in ((["callbacks=[default,early_stoping]"], "unknown callbacks 'early_stoping'"),
+                           (["callbacks=[default,lr_monitor]"], "no logger"),
+                           (["+trainer.callbacks=[{patience: 3}]"], "trainer.callbacks[0]: needs a _target_")):
+        result = run_cli("experiment=jmvae16_vae", "dataset=digits_label", "trainer.max_epochs=1", "eval=none", *args,
+                         f"runs_dir={tmp_path}")
+        assert result.returncode == 2 and fragment in result.stderr, result.stderr[-2000:]
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_generated_files_do_not_make_a_run_dirty(tmp_path, monkeypatch):
+    import subprocess
+
+    from mmrepro import records
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    for name in ("mmrepro/code.py", "results/t1.md", "runs/x/run.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "x")
+    monkeypatch.setattr(records, "REPO_ROOT", tmp_path)
+    assert records.git_state()["dirty"] is False
+    (tmp_path / "results/t1.md").write_text("2\n")
+    (tmp_path / "runs/x/run.json").write_text("2\n")
+    assert records.git_state()["dirty"] is False
+    (tmp_path / "mmrepro/code.py").write_text("2\n")
+    assert records.git_state()["dirty"] is True
+
+
+def test_make_tables_runs_every_table_target():
+    import re
+
+    from tests.conftest import REPO
+
+    makefile = (REPO / "Makefile").read_text()
+    with_recipe = set(re.findall(r"^(table-\w+): install\n\t", makefile, flags=re.M))
+    listed = re.search(r"^TABLE_TARGETS := ((?:.*\\\n)*.*)$", makefile, flags=re.M).group(1).replace("\\\n", " ").split()
+    assert with_recipe and set(listed) == with_recipe
