@@ -10,8 +10,6 @@ import functools
 import inspect
 import json
 import logging
-import os
-import secrets
 import shutil
 import sys
 import time
@@ -28,6 +26,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+import mmrepro.launch  # noqa: F401  registers the config resolvers the run directories use
 from mmrepro.checkpointing import CHECKPOINT_NAME, Interrupted, checkpoint_callback, readable_checkpoint
 from mmrepro.errors import ConfigError, MmreproError, check_range
 from mmrepro.loggers import log_config, log_results, logger_nodes
@@ -41,19 +40,6 @@ warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` i
 for _name in ("lightning.pytorch", "lightning.fabric", "tensorboardX"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 logging.getLogger("lightning.pytorch.callbacks.model_summary").setLevel(logging.INFO)  # callbacks=[...,model_summary]
-
-# ${or:a,b}: a unless it is null, else b (used in run-directory names).
-OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
-
-
-def launch_id() -> str:
-    """A short random id of this invocation, shared with the processes it starts (the environment
-    variable MMREPRO_LAUNCH_ID): run and sweep directories end in it, so two runs or sweeps started in
-    the same second, on one machine or several sharing a filesystem, never share a directory."""
-    return os.environ.setdefault("MMREPRO_LAUNCH_ID", secrets.token_hex(3))
-
-
-OmegaConf.register_new_resolver("launch_id", launch_id, replace=True)
 
 
 def build(group: str, node: DictConfig, **kwargs):

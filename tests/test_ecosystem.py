@@ -186,3 +186,64 @@ def test_make_tables_runs_every_table_target():
     with_recipe = set(re.findall(r"^(table-\w+): install\n\t", makefile, flags=re.M))
     listed = re.search(r"^TABLE_TARGETS := ((?:.*\\\n)*.*)$", makefile, flags=re.M).group(1).replace("\\\n", " ").split()
     assert with_recipe and set(listed) == with_recipe
+
+
+def test_a_regular_install_carries_the_configs_and_runs_from_any_folder(tmp_path):
+    """`pip install .` (not editable): the configs ship inside the package; --help is quick."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+                    str(target), str(REPO)], check=True, capture_output=True, timeout=300)
+    groups = {p.name for p in (REPO / "configs").iterdir() if p.is_dir()}
+    assert groups == {p.name for p in (target / "mmrepro" / "configs").iterdir() if p.is_dir()}
+    env = {**os.environ, "PYTHONPATH": str(target), "WANDB_MODE": "offline"}
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+
+    def mmrepro(*args):
+        return subprocess.run([sys.executable, "-m", "mmrepro", *args], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    helped = mmrepro("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "jmvae16_vae" in helped.stdout and "cmmd_t2_mnist (" in helped.stdout
+    assert " _mrbm," not in helped.stdout and "_variational" not in helped.stdout  # private configs
+    result = mmrepro("trainer.max_epochs=1", "model.n_hidden=16", "trainer.enable_progress_bar=false")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (record,) = records_under(work / "runs")
+    assert record["status"] == "ok" and record["metrics"]["test_error/left"] >= 0
+
+
+def test_help_imports_neither_torch_nor_lightning():
+    """What keeps `mmrepro --help` (and shell completion) at about a second."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys; sys.argv = ['mmrepro', '--help']; from mmrepro.__main__ import main; main(); "
+            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("[]"), out.stdout[-500:] + out.stderr[-2000:]
+
+
+def test_tables_list_and_unknown_variant_and_data_help(tmp_path):
+    listed = run_cli("--list", "--results-dir", str(tmp_path), module="mmrepro.tables")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert ["cmmd_t2_mnist", "mnist5k", "not", "written"] == rows[[r[:2] for r in rows].index(["cmmd_t2_mnist", "mnist5k"])][:4]
+    (tmp_path / "cmmd").mkdir()
+    (tmp_path / "cmmd" / "t1_xrmb.md").write_text("| row | seed | status |\n|---|---|---|\n| CMMD | 0 | ok |\n"
+                                                 "| M-xO | not run (1) | — |\n")
+    listed = run_cli("--list", "--results-dir", str(tmp_path), module="mmrepro.tables")
+    assert any(line.split()[:4] == ["cmmd_t1", "xrmb", "partly", "measured"] for line in listed.stdout.splitlines())
+    bogus = run_cli("cmmd_t1", "--variant", "mnist", module="mmrepro.tables")
+    assert bogus.returncode == 2 and bogus.stderr.strip() == \
+        "mmrepro-tables: error: table 'cmmd_t1' has no variant 'mnist'; valid: xrmb"
+    helped = run_cli("--help", module="mmrepro.data")
+    assert helped.returncode == 0 and "digits_halves" in helped.stdout and "where to get it" in helped.stdout

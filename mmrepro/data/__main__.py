@@ -1,5 +1,6 @@
-"""python -m mmrepro.data dataset=<name> [dataset.key=value ...]: what a dataset holds (files,
-splits, modalities, label counts), or the one-line error saying what is missing and where to get it."""
+"""mmrepro-data dataset=<name> [dataset.key=value ...] (or python -m mmrepro.data): what a dataset
+holds (files, splits, modalities, label counts), or the one-line error saying what is missing and
+where to get it."""
 
 import sys
 
@@ -7,12 +8,17 @@ from hydra import compose, initialize_config_dir
 
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import MmreproError
-from mmrepro.overrides import check_group_overrides
-from mmrepro.train import build_datamodule
+from mmrepro.overrides import check_group_overrides, group_options
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip() + "\n\ndatasets: " + ", ".join(group_options("dataset")))
+        return 0
     try:
+        from mmrepro.train import build_datamodule
+
         check_group_overrides(argv)
         overrides = [a for a in argv if a.startswith("dataset")]
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -27,4 +33,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""The config resolvers the run-directory names use, registered on import (light: no torch, so that
+`mmrepro --help` stays fast; every process that composes the config imports this module)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from omegaconf import OmegaConf
+
+
+def launch_id() -> str:
+    """A short random id of this invocation, shared with the processes it starts (the environment
+    variable MMREPRO_LAUNCH_ID): run and sweep directories end in it, so two runs or sweeps started in
+    the same second, on one machine or several sharing a filesystem, never share a directory."""
+    return os.environ.setdefault("MMREPRO_LAUNCH_ID", secrets.token_hex(3))
+
+
+# ${or:a,b}: a unless it is null, else b (used in run-directory names).
+OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
+OmegaConf.register_new_resolver("launch_id", launch_id, replace=True)
