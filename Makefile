@@ -6,7 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RUN    := $(PY) -m mmrepro
 TABLES := $(PY) -m mmrepro.tables
-MNIST5K_ROOT ?= data/mnist5k
+DATA_DIR ?= $(or $(MMREPRO_DATA),data)
+MNIST5K_ROOT ?= $(DATA_DIR)/mnist5k
 
 .PHONY: install run test tables bench lint clean table-sohn14_t1 table-sohn14_t1_digits table-sohn14_t1_mnist5k \
 	table-jmvae16_t1 table-jmvae16_t1_digits table-jmvae16_t3 table-jmvae16_f3 table-jmvae16_f3_digits table-jmvae16_t2 table-jmvae16_f4f5f7 \

@@ -201,7 +201,7 @@ def train(cfg: DictConfig):
         if not multirun:
             print(f"mmrepro: error: {message}", file=sys.stderr)
             if not cfg.get("resume"):
-                remove_unstarted(run_dir, Path(cfg.runs_dir))
+                remove_unstarted(run_dir, Path(cfg.paths.runs_dir))
             sys.exit(2)
         print(f"mmrepro: sweep member {hc.job.num} failed: {message}", file=sys.stderr)
         try:

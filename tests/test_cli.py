@@ -20,7 +20,7 @@ def assert_one_line_error(result, *fragments):
 
 
 def test_digits_training_run_single_half_svm_beats_majority_baseline(tmp_path):
-    result = run_cli("experiment=sohn14_t1_mrbm_mp", "trainer.max_epochs=30", f"runs_dir={tmp_path}", *FAST)
+    result = run_cli("experiment=sohn14_t1_mrbm_mp", "trainer.max_epochs=30", f"paths.runs_dir={tmp_path}", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     (rec,) = records_under(tmp_path)
     from mmrepro.data.digits_halves import DigitsHalves
@@ -41,11 +41,11 @@ def test_digits_training_run_single_half_svm_beats_majority_baseline(tmp_path):
 
 
 def test_resume_continues_an_interrupted_run_from_its_last_checkpoint(tmp_path):
-    first = run_cli("model=mrbm_pcd", "trainer.max_epochs=2", f"runs_dir={tmp_path}", *FAST)
+    first = run_cli("model=mrbm_pcd", "trainer.max_epochs=2", f"paths.runs_dir={tmp_path}", *FAST)
     assert first.returncode == 0, first.stderr[-3000:]
     (rec,) = records_under(tmp_path)
     assert rec["training"]["epochs"] == 2 and rec["training"]["steps"] == 20
-    resumed = run_cli(f"resume={rec['run_dir']}", "trainer.max_epochs=3", f"runs_dir={tmp_path}/other")
+    resumed = run_cli(f"resume={rec['run_dir']}", "trainer.max_epochs=3", f"paths.runs_dir={tmp_path}/other")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     rec2 = records_under(Path(rec["run_dir"]))[0]
     assert rec2["resumed"] and rec2["training"]["epochs"] == 3 and rec2["training"]["steps"] == 30
@@ -56,7 +56,7 @@ def test_resume_continues_an_interrupted_run_from_its_last_checkpoint(tmp_path):
 
 def test_two_member_multirun_through_submitit_local(tmp_path):
     result = run_cli("-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                     "model=mrbm_pcd,mrbm_mp", "trainer.max_epochs=2", f"runs_dir={tmp_path}", *FAST)
+                     "model=mrbm_pcd,mrbm_mp", "trainer.max_epochs=2", f"paths.runs_dir={tmp_path}", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     recs = records_under(tmp_path)
     assert sorted(r["choices"]["model"] for r in recs) == ["mrbm_mp", "mrbm_pcd"]
@@ -66,7 +66,7 @@ def test_two_member_multirun_through_submitit_local(tmp_path):
 
 def test_failed_sweep_member_is_recorded_and_the_sweep_goes_on(tmp_path):
     result = run_cli("-m", "model=mrbm_pcd", "model.optim.lr=-1,0.01", "trainer.max_epochs=1",
-                     f"runs_dir={tmp_path}", *FAST)
+                     f"paths.runs_dir={tmp_path}", *FAST)
     assert result.returncode == 1, result.stderr[-3000:]
     recs = sorted(records_under(tmp_path), key=lambda r: r["status"])
     assert [r["status"] for r in recs] == ["failed", "ok"]
@@ -93,19 +93,19 @@ def test_failed_sweep_member_is_recorded_and_the_sweep_goes_on(tmp_path):
     (["hydra.launcher.timeout_min=10"], ["overrides: Could not override 'hydra.launcher.timeout_min'"]),
 ])
 def test_bad_input_is_one_line_and_nonzero_exit_and_leaves_no_run_directory(tmp_path, args, fragments):
-    result = run_cli(*args, f"runs_dir={tmp_path}", *FAST)
+    result = run_cli(*args, f"paths.runs_dir={tmp_path}", *FAST)
     assert_one_line_error(result, *fragments)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_and_corrupt_mnist_files_are_one_line_errors(tmp_path, mnist_root):
     missing = run_cli("dataset=mnist_halves", f"dataset.root={tmp_path}/none", "dataset.download=false",
-                      f"runs_dir={tmp_path}/runs", *FAST)
+                      f"paths.runs_dir={tmp_path}/runs", *FAST)
     assert_one_line_error(missing, "train-images-idx3-ubyte is missing", "dataset.root", "torchvision.datasets.MNIST")
     labels = mnist_root / "MNIST" / "raw" / "train-labels-idx1-ubyte"
     labels.write_bytes(labels.read_bytes()[:20])
     corrupt = run_cli("dataset=mnist_halves", f"dataset.root={mnist_root}", "dataset.download=false",
-                      "dataset.val_size=10", f"runs_dir={tmp_path}/runs", *FAST)
+                      "dataset.val_size=10", f"paths.runs_dir={tmp_path}/runs", *FAST)
     assert_one_line_error(corrupt, "train-labels-idx1-ubyte is truncated")
     assert records_under(tmp_path / "runs") == []
 

@@ -234,7 +234,7 @@ def test_mvae_and_mopoe_objectives_are_built_from_their_subsets():
                                           ("model.networks=resnet", "model.networks"),
                                           ("dataset=celeba", "dataset")])
 def test_bad_cmmd_settings_are_one_line_errors(tmp_path, override, key):
-    result = run_cli("experiment=cmmd_digits", override, f"runs_dir={tmp_path}", "trainer.max_epochs=1")
+    result = run_cli("experiment=cmmd_digits", override, f"paths.runs_dir={tmp_path}", "trainer.max_epochs=1")
     assert_one_line_error(result, key)
     assert not records_under(tmp_path)
 
@@ -385,16 +385,16 @@ def test_two_stage_flickr_run_records_both_stages_and_bad_pretrain_settings_are_
             "model.latent_dim=4", "trainer.max_epochs=2", "pretrain.epochs=3", "dataset.batch_size=5",
             f"dataset.root={tmp_path}/flickr", "dataset.max_unlabelled_files=2", "trainer.enable_progress_bar=false",
             "eval.n_latents=0"]
-    result = run_cli("experiment=cmmd_flickr", *tiny, f"runs_dir={tmp_path}/runs")
+    result = run_cli("experiment=cmmd_flickr", *tiny, f"paths.runs_dir={tmp_path}/runs")
     assert result.returncode == 0, result.stderr[-3000:]
     (rec,) = records_under(tmp_path / "runs")
     assert rec["training"]["pretraining"] == {"split": "unlabelled", "examples": 10, "epochs": 3, "steps": 6}
     assert rec["training"]["steps"] == 2 * (24 // 5) and 0 <= rec["metrics"]["test/mAP"] <= 100
     for override, key in (("dataset.unlabelled=false", "pretrain.split"), ("pretrain.epochs=0", "pretrain.epochs")):
-        bad = run_cli("experiment=cmmd_flickr", *tiny, override, f"runs_dir={tmp_path}/bad")
+        bad = run_cli("experiment=cmmd_flickr", *tiny, override, f"paths.runs_dir={tmp_path}/bad")
         assert_one_line_error(bad, key)
     bad = run_cli("experiment=m_xo_flickr", "pretrain.split=unlabelled", "pretrain.epochs=1", "trainer.max_epochs=1",
-                  f"dataset.root={tmp_path}/flickr", f"runs_dir={tmp_path}/bad")
+                  f"dataset.root={tmp_path}/flickr", f"paths.runs_dir={tmp_path}/bad")
     assert_one_line_error(bad, "pretrain")
     assert not records_under(tmp_path / "bad")
 

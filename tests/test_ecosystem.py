@@ -120,7 +120,7 @@ def test_loggers_callbacks_and_progress_lines_on_one_short_run(tmp_path):
                      "callbacks=[default,early_stopping,lr_monitor]", "callbacks.early_stopping.patience=1",
                      "callbacks.early_stopping.min_delta=1000", "callbacks.progress.every_s=0",
                      "+trainer.callbacks=[{_target_: lightning.pytorch.callbacks.Timer}]",
-                     "logger=many", "+logger@logger.wandb=wandb", f"runs_dir={tmp_path}")
+                     "logger=many", "+logger@logger.wandb=wandb", f"paths.runs_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     (record,) = records_under(tmp_path)
     assert record["training"]["epochs"] == 2 and record["curves"]["epoch"] == [0, 1]  # stopped by early_stopping
@@ -148,7 +148,7 @@ def test_unknown_or_unusable_callbacks_are_one_line_errors(tmp_path):
                            (["callbacks=[default,lr_monitor]"], "no logger"),
                            (["+trainer.callbacks=[{patience: 3}]"], "trainer.callbacks[0]: needs a _target_")):
         result = run_cli("experiment=jmvae16_vae", "dataset=digits_label", "trainer.max_epochs=1", "eval=none", *args,
-                         f"runs_dir={tmp_path}")
+                         f"paths.runs_dir={tmp_path}")
         assert result.returncode == 2 and fragment in result.stderr, result.stderr[-2000:]
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
@@ -196,9 +196,16 @@ def test_a_regular_install_carries_the_configs_and_runs_from_any_folder(tmp_path
 
     from tests.conftest import REPO
 
-    target = tmp_path / "site"
+    import shutil
+
+    source, target = tmp_path / "source", tmp_path / "site"   # a copy: the build leaves build/ in its source
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "mmrepro", "configs"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
+        copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree
+                                           else {}))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(target), str(REPO)], check=True, capture_output=True, timeout=300)
+                    str(target), str(source)], check=True, capture_output=True, timeout=300)
     groups = {p.name for p in (REPO / "configs").iterdir() if p.is_dir()}
     assert groups == {p.name for p in (target / "mmrepro" / "configs").iterdir() if p.is_dir()}
     env = {**os.environ, "PYTHONPATH": str(target), "WANDB_MODE": "offline"}
@@ -247,3 +254,18 @@ def test_tables_list_and_unknown_variant_and_data_help(tmp_path):
         "mmrepro-tables: error: table 'cmmd_t1' has no variant 'mnist'; valid: xrmb"
     helped = run_cli("--help", module="mmrepro.data")
     assert helped.returncode == 0 and "digits_halves" in helped.stdout and "where to get it" in helped.stdout
+
+
+def test_every_dataset_root_lives_under_paths_data_dir_which_mmrepro_data_moves(monkeypatch, tmp_path):
+    from omegaconf import OmegaConf
+
+    from mmrepro.overrides import group_options
+
+    monkeypatch.setenv("MMREPRO_DATA", str(tmp_path / "store"))
+    for name in group_options("dataset"):
+        node = OmegaConf.to_container(compose_config(f"dataset={name}").dataset, resolve=True)
+        roots = {k: v for k, v in node.items() if k.endswith("root")}
+        assert all(str(v).startswith(str(tmp_path / "store")) for v in roots.values()), (name, roots)
+    monkeypatch.delenv("MMREPRO_DATA")
+    assert OmegaConf.to_container(compose_config("dataset=xrmb").dataset, resolve=True)["root"] == "data/xrmb"
+    assert compose_config("paths.data_dir=/d", "dataset=mnist_svhn").dataset.svhn_root == "/d/svhn"

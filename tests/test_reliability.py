@@ -57,11 +57,11 @@ def test_kill_9_at_a_random_step_then_resume_is_bit_identical(tmp_path, name):
 
         write_synthetic_flickr(tmp_path / "flickr")
         args.append(f"dataset.root={tmp_path}/flickr")
-    straight = run_cli(*args, f"runs_dir={tmp_path}/a")
+    straight = run_cli(*args, f"paths.runs_dir={tmp_path}/a")
     assert straight.returncode == 0, straight.stderr[-3000:]
     (a,) = records_under(tmp_path / "a")
 
-    proc = popen(*args, f"runs_dir={tmp_path}/b")
+    proc = popen(*args, f"paths.runs_dir={tmp_path}/b")
     wait_for("*/*/checkpoints/**/last.ckpt", tmp_path / "b", proc)  # the main or the pretraining checkpoint
     delay = random.uniform(0, 1.5)
     time.sleep(delay)
@@ -89,7 +89,7 @@ def test_kill_9_at_a_random_step_then_resume_is_bit_identical(tmp_path, name):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_write_a_checkpoint_and_say_how_to_resume(tmp_path, signum):
-    proc = popen("model=mrbm_pcd", "model.n_hidden=64", "trainer.max_epochs=500", *QUIET, f"runs_dir={tmp_path}")
+    proc = popen("model=mrbm_pcd", "model.n_hidden=64", "trainer.max_epochs=500", *QUIET, f"paths.runs_dir={tmp_path}")
     ckpt = wait_for("*/*/checkpoints/last.ckpt", tmp_path, proc)
     first = torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]
     proc.send_signal(signum)
@@ -105,7 +105,7 @@ def test_sigterm_and_ctrl_c_write_a_checkpoint_and_say_how_to_resume(tmp_path, s
 def test_a_killed_evaluation_or_checkpoint_write_resumes_safely(tmp_path):
     """A run killed in its evaluation resumes without training; kill -9 inside a checkpoint write
     leaves the previous last.ckpt; a truncated last.ckpt (copied in by hand) is a one-line error."""
-    result = run_cli("model=mrbm_pcd", "model.n_hidden=64", "trainer.max_epochs=1", *QUIET, f"runs_dir={tmp_path}")
+    result = run_cli("model=mrbm_pcd", "model.n_hidden=64", "trainer.max_epochs=1", *QUIET, f"paths.runs_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     (rec,) = records_under(tmp_path)
     ckpt = Path(rec["run_dir"]) / "checkpoints" / "last.ckpt"
@@ -131,7 +131,7 @@ def test_a_killed_evaluation_or_checkpoint_write_resumes_safely(tmp_path):
 
 def test_two_multiruns_started_together_keep_all_their_records(tmp_path):
     sweeps = [popen("-m", "model=mrbm_pcd", "model.n_hidden=32", "trainer.max_epochs=1", f"seed={seeds}", *QUIET,
-                    f"runs_dir={tmp_path}") for seeds in ("0,1", "2,3")]
+                    f"paths.runs_dir={tmp_path}") for seeds in ("0,1", "2,3")]
     for proc in sweeps:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
@@ -149,7 +149,7 @@ def test_a_multirun_records_every_failed_member_finishes_the_rest_and_exits_nonz
     sweep_dir = tmp_path / "sweep"
     (sweep_dir / "2" / "checkpoints" / "last.ckpt").mkdir(parents=True)
     result = run_cli("-m", "model=mrbm_pcd", "model.n_hidden=32", "model.optim.lr=-1,0.01,0.02", "trainer.max_epochs=1",
-                     *QUIET, f"runs_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}")
+                     *QUIET, f"paths.runs_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}")
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (f"mmrepro: 1 of 3 members finished; failed: 0, 2 (see their "
@@ -255,7 +255,7 @@ def test_a_killed_sweep_started_again_in_its_directory_resumes_and_keeps_finishe
     """What a submitit requeue after a preemption does: the same members in the same sweep directory."""
     sweep_dir = tmp_path / "sweep"
     args = ["-m", "model=mrbm_pcd", "model.n_hidden=32", "trainer.max_epochs=4", "seed=0,1", *QUIET,
-            "checkpoint.every_n_steps=1", "checkpoint.max_cost=1", f"runs_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}"]
+            "checkpoint.every_n_steps=1", "checkpoint.max_cost=1", f"paths.runs_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}"]
     proc = popen(*args)
     wait_for("0/checkpoints/last.ckpt", sweep_dir, proc)
     proc.send_signal(signal.SIGKILL)

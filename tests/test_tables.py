@@ -62,7 +62,7 @@ def test_table_cells_from_records(tmp_path):
 
 def test_digits_sweep_end_to_end_writes_table_and_figure(tmp_path):
     result = run_cli("-m", "sweep=sohn14_t1_digits", "trainer.max_epochs=1", "seed=0", "model.n_hidden=16",
-                     "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs")
+                     "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs")
     assert result.returncode == 0, result.stderr[-3000:]
     tables = run_cli("sohn14_t1", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs",
                      "--results-dir", f"{tmp_path}/results", module="mmrepro.tables")
@@ -82,7 +82,7 @@ def test_jmvae_sweeps_end_to_end_fill_tables_1_and_3_and_figures_3_and_7(tmp_pat
     epoch: models sweep + alpha sweep -> Table 1 (every applicable cell filled), Table 3 from the same
     records, Figure 7 from their generations, Figure 3 from a 2-d latent sweep."""
     fast = ["trainer.max_epochs=1", "seed=0", "eval.k=2", "eval.n_w=2", "eval.max_points=100",
-            "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs"]
+            "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs"]
     for args in (["sweep=jmvae16_t1_digits"], ["sweep=jmvae16_t1_digits", "experiment=jmvae16_jmvae_kl",
                                                 "model.alpha=0.01,0.1,1.0"], ["sweep=jmvae16_f3_digits"]):
         result = run_cli("-m", *args, *fast)
@@ -113,7 +113,7 @@ def test_celeba_sweep_end_to_end_fills_table_2_and_figures_4_5(tmp_path):
     result = run_cli("-m", "sweep=jmvae16_t2", f"dataset.root={tmp_path}/data", "dataset.batch_size=8",
                      "trainer.max_epochs=1", "model.conv_channels=[8,8,8,8]", "model.tower=[16]",
                      "model.decoder=[16]", "model.latent_dim=4",
-                     "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs")
+                     "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs")
     assert result.returncode == 0, result.stderr[-3000:]
     built = run_cli("jmvae16_t2", "--variant", "celeba", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
                     f"{tmp_path}/results", module="mmrepro.tables")
@@ -130,7 +130,7 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
     """`make table-cmmd_digits` at one epoch: an omega sweep with one invalid member (recorded as
     failed, the rest complete), the baseline sweep, then the table: omega chosen on validation
     error, both rows filled, the failed omega listed, the collapse and t-SNE figures drawn."""
-    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
             "eval.n_latents=60", "eval.collapse_points=60"]
     sweep = run_cli("-m", "sweep=cmmd_digits", "model.omega=0.0,0.5,1.5", "seed=0", *fast)
     assert sweep.returncode == 1, sweep.stderr[-3000:]   # the sweep finishes, then reports its failed member
@@ -175,7 +175,7 @@ def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
     from tests.test_xrmb import write_synthetic_xrmb
 
     write_synthetic_xrmb(tmp_path / "xrmb")
-    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
             f"dataset.root={tmp_path}/xrmb", "dataset.fold=0,1", "eval.n_latents=50"]
     for args in (["sweep=cmmd_t1", "model.omega=0.0,1.0"], ["sweep=cmmd_t1_baselines"]):
         result = run_cli("-m", *args, *fast, timeout=600)
@@ -204,7 +204,7 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
     data = {"xrmb": [f"dataset.root={tmp_path}/xrmb"],
             "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"],
             "mnist5k": [f"dataset.root={mnist}", "dataset.val_size=100", "seed=0"]}
-    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
             "eval.n_latents=50"]
     for variant, overrides in data.items():
         for args in ([f"sweep=cmmd_t2_{variant}", "model.omega=0.0,1.0"], [f"sweep=cmmd_t2_{variant}_baselines"]):
@@ -238,7 +238,7 @@ def test_cmmd_tables_3_and_4_pipelines_on_the_mnist_svhn_fixtures(tmp_path):
     data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
             "dataset.val_size=100", "dataset.data_multiplications=2", "dataset.max_pairs.train=null",
             "dataset.max_pairs.test=null", "seed=0", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-            f"runs_dir={tmp_path}/runs", "eval.n_latents=50"]
+            f"paths.runs_dir={tmp_path}/runs", "eval.n_latents=50"]
     for args in (["sweep=cmmd_t3", "model.omega=0.0,1.0"], ["sweep=cmmd_t3_baselines"],
                  ["sweep=cmmd_t4", "model.omega=0.0,1.0"]):
         result = run_cli("-m", *args, *data, timeout=600)
@@ -257,7 +257,7 @@ def test_cmmd_section_4_4_pipeline_on_the_xrmb_fixture(tmp_path):
     from tests.test_xrmb import write_synthetic_xrmb
 
     write_synthetic_xrmb(tmp_path / "xrmb")
-    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs",
+    fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
             f"dataset.root={tmp_path}/xrmb", "dataset.speaker=7,16", "eval.n_latents=20"]
     for args in (["sweep=cmmd_s44", "model.omega=0.0,1.0"], ["sweep=cmmd_s44_fixed"]):
         result = run_cli("-m", *args, *fast, timeout=600)
@@ -283,7 +283,7 @@ def test_cmmd_tables_5_and_6_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
     write_synthetic_svhn(tmp_path / "svhn")
     data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
             "dataset.val_size=100", "dataset.data_multiplications=2", "seed=0", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs", "eval.latent_subsets.train_points=60",
+            "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs", "eval.latent_subsets.train_points=60",
             "eval.coherence.classifiers.steps=30", f"eval.coherence.classifiers.cache_dir={tmp_path}/cache"]
     outputs = []
     for args in (["sweep=cmmd_t5", "model.omega=0.0,1.0"], ["sweep=cmmd_t5_baselines"]):
@@ -310,7 +310,7 @@ def test_cmmd_table_2_flickr_pipeline_on_the_mir_flickr_fixture(tmp_path):
 
     write_synthetic_flickr(tmp_path / "flickr")
     fast = [f"dataset.root={tmp_path}/flickr", "dataset.max_unlabelled_files=2", "dataset.batch_size=5",
-            "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"runs_dir={tmp_path}/runs", "eval.n_latents=0"]
+            "trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs", "eval.n_latents=0"]
     tiny = ["model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]", "model.classifier=[8]",
             "model.latent_dim=4", "pretrain.epochs=1"]
     for args in (["sweep=cmmd_t2_flickr", "model.omega=0.0,1.0", *tiny], ["sweep=cmmd_t2_flickr_baselines"]):

@@ -237,20 +237,20 @@ FAST = ["dataset=digits_label", "trainer.max_epochs=1", "trainer.enable_progress
     (["experiment=jmvae16_vae", "model.lr=1e30"], ["training loss became", "at step", "last finite loss"]),
 ])
 def test_jmvae_bad_input_is_one_line_and_nonzero_exit_and_writes_no_record(tmp_path, args, fragments):
-    result = run_cli(*FAST, *args, f"runs_dir={tmp_path}")
+    result = run_cli(*FAST, *args, f"paths.runs_dir={tmp_path}")
     assert_one_line_error(result, *fragments)
     assert records_under(tmp_path) == []
 
 
 def test_checkpoint_of_another_model_is_refused_and_the_same_model_is_evaluated(tmp_path):
-    first = run_cli("experiment=jmvae16_vae", *FAST, f"runs_dir={tmp_path}/a")
+    first = run_cli("experiment=jmvae16_vae", *FAST, f"paths.runs_dir={tmp_path}/a")
     assert first.returncode == 0, first.stderr[-2000:]
     ckpt = next((tmp_path / "a").rglob("last.ckpt"))
-    wrong = run_cli("experiment=jmvae16_cvae", *FAST, f"init_from={ckpt}", f"runs_dir={tmp_path}/b")
+    wrong = run_cli("experiment=jmvae16_cvae", *FAST, f"init_from={ckpt}", f"paths.runs_dir={tmp_path}/b")
     assert_one_line_error(wrong, "init_from", "mmrepro.models.vae.VAEModule", "allowed: a checkpoint of "
                           "mmrepro.models.cvae.CVAEModule")
     assert records_under(tmp_path / "b") == []
-    again = run_cli("experiment=jmvae16_vae", *FAST, "trainer.max_epochs=0", f"init_from={ckpt}", f"runs_dir={tmp_path}/c")
+    again = run_cli("experiment=jmvae16_vae", *FAST, "trainer.max_epochs=0", f"init_from={ckpt}", f"paths.runs_dir={tmp_path}/c")
     assert again.returncode == 0, again.stderr[-2000:]
     (rec,) = records_under(tmp_path / "c")
     assert rec["training"]["epochs"] == 0 and math.isfinite(rec["metrics"]["test/log_p(x)/single"])

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from mmrepro import CONFIG_DIR
 
 GROUPS = ("dataset", "model", "trainer", "eval")
-IGNORED_TOP = {"seed", "table", "resume", "init_from", "runs_dir", "hydra", "checkpoint"}  # checkpoint: no effect on results
+IGNORED_TOP = {"seed", "table", "resume", "init_from", "runs_dir", "paths", "hydra", "checkpoint"}  # no effect on results
 IGNORED_WORDS = ("root", "_file", "cache_dir", "enable_progress_bar", "note")
 
 
