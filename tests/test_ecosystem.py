@@ -191,12 +191,11 @@ def test_make_tables_runs_every_table_target():
 def test_a_regular_install_carries_the_configs_and_runs_from_any_folder(tmp_path):
     """`pip install .` (not editable): the configs ship inside the package; --help is quick."""
     import os
+    import shutil
     import subprocess
     import sys
 
     from tests.conftest import REPO
-
-    import shutil
 
     source, target = tmp_path / "source", tmp_path / "site"   # a copy: the build leaves build/ in its source
     source.mkdir()
