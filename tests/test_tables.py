@@ -349,3 +349,14 @@ def test_every_config_key_a_table_describes_or_selects_exists_in_some_experiment
     named |= {(table, key) for table, spec in specs().items() for row in spec.get("rows", [])
               for key in row.get("where", {})}
     assert len(named) > 20 and not {(t, k) for t, k in named if k not in keys}
+
+
+def test_a_table_with_no_run_gives_its_reason_once_and_empty_cells(tmp_path):
+    from mmrepro.tables.build import build_table
+
+    path = build_table("cmmd_t1", "xrmb", tmp_path / "runs", tmp_path / "results")
+    text = path.read_text()
+    assert text.count("no run record for variant 'xrmb'") == 1 and "**Not run:**" in text
+    assert "not run (" not in text
+    rows = [line for line in text.split("## Results")[1].splitlines() if line.startswith("| M-xO")]
+    assert rows == ["| M-xO | 44.8 | — | — | — |"]

@@ -38,7 +38,7 @@ def main() -> None:
         print(value)
         return
     path = build_table(args.table, args.variant, args.runs_dir, args.results_dir)
-    print(f"mmrepro.tables: wrote {path}")
+    print(f"mmrepro-tables: wrote {path}")
 
 
 def fail(message: str) -> None:

@@ -218,6 +218,7 @@ def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[
     header = ["Model"] + [md(f"{c['label']}: {h}") for c in spec["columns"] for h in ("paper", "ours")]
     lines = ["## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reasons: dict[str, int] = {}
+    rows = []
     for row in spec["rows"]:
         values = paper.get("values", {}).get(row.get("paper_key"), {})
         cells = [md(row["label"])]
@@ -227,11 +228,17 @@ def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[
                 continue
             cells.append(f"{values[c['metric']]:g}" if c["metric"] in values else "—")
             cells.append(md(cell(by_row[row_key(row)], c["metric"], no_run, reasons)))
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    # Nothing ran, for one reason: say it once, above the table, and leave the cells empty.
+    nothing = len(reasons) == 1 and all(c in ("—", "not run (1)") for cells in rows for c in cells[2::2])
+    if nothing:
+        lines[2:2] = [f"**Not run:** {next(iter(reasons))}. Every cell of ours is —.", ""]
+        rows = [[("—" if c == "not run (1)" else c) for c in cells] for cells in rows]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     lines += ["", f"Paper column: {paper.get('source', 'no paper value recorded')} ({paper.get('data', '')}). "
               f"Ours: {spec.get('aggregate', 'mean ± sample std over seeds; n = seeds that finished')}. "
-              "—: the model does not define this quantity.", ""]
-    if reasons:
+              "—: the model does not define this quantity" + (", or (ours) it was not run." if nothing else "."), ""]
+    if reasons and not nothing:
         lines += ["Not run:", ""] + [f"- ({k}) {reason}" for reason, k in reasons.items()] + [""]
     return lines
 
