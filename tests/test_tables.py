@@ -360,3 +360,26 @@ def test_a_table_with_no_run_gives_its_reason_once_and_empty_cells(tmp_path):
     assert "not run (" not in text
     rows = [line for line in text.split("## Results")[1].splitlines() if line.startswith("| M-xO")]
     assert rows == ["| M-xO | 44.8 | — | — | — |"]
+
+
+def test_panel_figures_wrap_to_three_per_row_and_label_their_classes(tmp_path, monkeypatch):
+    import numpy as np
+
+    from mmrepro.tables import figures
+
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda fig, path, title=None, tight=True: drawn.update({path.stem: fig}))
+    rng = np.random.default_rng(0)
+    panels = []
+    for i in range(6):
+        npz = tmp_path / f"p{i}.npz"
+        labels = np.repeat(np.arange(10), 4)
+        np.savez(npz, z=rng.normal(size=(40, 2)), label=labels, x=rng.random((40, 64)))
+        panels.append((f"model {i}", npz))
+    for name in ("latent_tsne", "latent_scatter", "conditional_generation"):
+        getattr(figures, name)(panels, tmp_path / f"{name}.png", name)
+        visible = [ax for ax in drawn[name].axes if ax.get_visible() and ax.get_title()]
+        assert len(visible) == 6 and len({round(ax.get_position().y0, 2) for ax in visible}) == 2, name
+        if name != "conditional_generation":
+            (legend,) = drawn[name].legends
+            assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in range(10)]

@@ -22,6 +22,25 @@ def save(fig, path: Path, title: str | None = None, tight: bool = True) -> None:
     plt.close(fig)
 
 
+def panel_grid(n: int, width: float, height: float, max_cols: int = 3):
+    """A figure of n panels wrapped to at most max_cols per row; the unused cells are hidden."""
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = axes.ravel().tolist()
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def class_legend(fig, labels: np.ndarray, cmap) -> None:
+    """One legend entry per class (a coloured dot and the class), under the panels."""
+    classes = np.unique(labels)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=cmap(int(c)), markersize=5) for c in classes]
+    fig.legend(handles, [str(c) for c in classes], title="class", loc="lower center", ncol=min(len(classes), 10),
+               fontsize=7, title_fontsize=7, frameon=False)
+
+
 def _image(left: np.ndarray, right: np.ndarray, shapes) -> np.ndarray:
     return np.concatenate([left.reshape(shapes[0]), right.reshape(shapes[1])], axis=1)
 
@@ -82,8 +101,8 @@ def _mosaic(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 def conditional_generation(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
     """Suzuki et al. 2016 Figure 7: per model, x generated from each label (columns) n times (rows)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
-    for ax, (label, npz) in zip(axes[0], panels):
+    fig, axes = panel_grid(len(panels), 3.2, 3.6)
+    for ax, (label, npz) in zip(axes, panels):
         d = np.load(npz)
         x, y = d["x"], d["label"]
         classes = np.unique(y)
@@ -100,14 +119,17 @@ def conditional_generation(panels: list[tuple[str, Path]], path: Path, title: st
 
 def latent_scatter(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
     """Suzuki et al. 2016 Figure 3: 2-d latents of the test set coloured by label, one panel per model."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
-    for ax, (label, npz) in zip(axes[0], panels):
+    fig, axes = panel_grid(len(panels), 3.6, 3.6)
+    labels = []
+    for ax, (label, npz) in zip(axes, panels):
         d = np.load(npz)
-        points = ax.scatter(d["z"][:, 0], d["z"][:, 1], c=d["label"], cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
+        ax.scatter(d["z"][:, 0], d["z"][:, 1], c=d["label"], cmap="tab10", vmin=-0.5, vmax=9.5, s=4)
         ax.set_title(label, fontsize=8)
         ax.tick_params(labelsize=6)
-    fig.colorbar(points, ax=axes[0].tolist(), ticks=range(10), shrink=0.8)
-    save(fig, path, title, tight=False)   # the colorbar spans the axes
+        labels.append(d["label"])
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    class_legend(fig, np.concatenate(labels), plt.get_cmap("tab10"))
+    save(fig, path, title, tight=False)
 
 
 def _attribute_label(edit: str) -> str:
@@ -203,17 +225,23 @@ def latent_tsne(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
     label (multi-label data: by the first positive class)."""
     from sklearn.manifold import TSNE
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
-    for ax, (label, npz) in zip(axes[0], panels):
+    fig, axes = panel_grid(len(panels), 3.6, 3.6)
+    labels = []
+    for ax, (label, npz) in zip(axes, panels):
         d = np.load(npz)
         z, y = d["z"], d["label"]
         y = y.argmax(1) if y.ndim > 1 else y
         xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=min(30.0, (len(z) - 1) / 3)).fit_transform(z)
-        ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="tab10" if y.max() < 10 else "nipy_spectral", s=3)
+        cmap = plt.get_cmap("tab10") if y.max() < 10 else plt.get_cmap("nipy_spectral", int(y.max()) + 1)
+        ax.scatter(xy[:, 0], xy[:, 1], c=cmap(y), s=3)
         ax.set_title(label, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    save(fig, path, title)
+        labels.append(y)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    y = np.concatenate(labels)
+    class_legend(fig, np.arange(int(y.max()) + 1) if y.max() >= 10 else np.unique(y), cmap)
+    save(fig, path, title, tight=False)
 
 
 def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Path, title: str) -> None:
