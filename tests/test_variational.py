@@ -254,3 +254,5 @@ def test_checkpoint_of_another_model_is_refused_and_the_same_model_is_evaluated(
     assert again.returncode == 0, again.stderr[-2000:]
     (rec,) = records_under(tmp_path / "c")
     assert rec["training"]["epochs"] == 0 and math.isfinite(rec["metrics"]["test/log_p(x)/single"])
+    (trained,) = records_under(tmp_path / "a")
+    assert rec["metrics"] == trained["metrics"]   # evaluation is seeded by the run's seed alone
