@@ -5,6 +5,7 @@ Kept in its own module (not __main__) so launchers that pickle it (submitit) can
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import inspect
@@ -249,6 +250,17 @@ def model_inputs(node: DictConfig, datamodule) -> dict:
     return {"label": datamodule.label} if takes else {}
 
 
+def model_hyperparameters(node: DictConfig, datamodule) -> dict:
+    """The model's constructor arguments as plain data, kept in every checkpoint, so that
+    `<ModelClass>.load_from_checkpoint(path)` rebuilds the model: the config's values, with the
+    datamodule's modalities (and class label) as dicts of their fields."""
+    hparams = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if not k.startswith("_")}
+    hparams["modalities"] = [dataclasses.asdict(m) for m in datamodule.modalities]
+    if model_inputs(node, datamodule):
+        hparams["label"] = datamodule.label and dataclasses.asdict(datamodule.label)
+    return hparams
+
+
 @functools.cache
 def imported_code_state() -> dict:
     """The git state when the process first ran a job: the code every member of an in-process
@@ -267,6 +279,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
     datamodule = build_datamodule(cfg.dataset)
     evaluator = build("eval", cfg.eval)
     model = build("model", cfg.model, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule))
+    model.save_hyperparameters(model_hyperparameters(cfg.model, datamodule), logger=False)
     evaluator.check(model, [m.name for m in datamodule.modalities])  # before any training
     if cfg.get("init_from"):
         load_weights(model, Path(cfg.init_from), cfg.model._target_)

@@ -69,6 +69,34 @@ def test_validation_logs_a_finite_val_loss_each_epoch_and_leaves_training_unchan
         assert torch.equal(a, b), f"validating changed {name}"
 
 
+@pytest.mark.parametrize("experiment", sorted(DIGITS))
+def test_load_from_checkpoint_rebuilds_the_trained_model(experiment, tmp_path):
+    from mmrepro.train import model_hyperparameters
+
+    cfg = compose_config(f"experiment={experiment}", *DIGITS[experiment])
+    model, dm = built(experiment)
+    model.save_hyperparameters(model_hyperparameters(cfg.model, dm), logger=False)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_val_batches=0, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = type(model).load_from_checkpoint(tmp_path / "m.ckpt", map_location="cpu")
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    batch = dm.rows("test", 0, 20)
+    model.eval()
+    loaded.eval()
+    with torch.no_grad():
+        if hasattr(model, "infer"):
+            assert torch.equal(model.infer(batch, ["left"])[0], loaded.infer(batch, ["left"])[0])
+        else:
+            torch.manual_seed(0)
+            expected = model.loss_terms(batch, 1.0)["loss"]
+            torch.manual_seed(0)
+            assert torch.equal(expected, loaded.loss_terms(batch, 1.0)["loss"])
+
+
 def test_mrbm_val_loss_is_the_mean_field_cross_entropy_of_each_half_given_the_other():
     model, dm, curves = fit_briefly("sohn14_t1_mrbm_mp", validate=True)
     val = dm.split("val")

@@ -17,3 +17,14 @@ class Modality:
     @property
     def dim(self) -> int:
         return math.prod(self.shape)
+
+
+def as_modality(m: Modality | dict | None) -> Modality | None:
+    """A Modality from itself or from its fields as a dict (a checkpoint's hyperparameters)."""
+    if m is None or isinstance(m, Modality):
+        return m
+    return Modality(m["name"], tuple(m["shape"]), m["likelihood"])
+
+
+def as_modalities(ms) -> list[Modality]:
+    return [as_modality(m) for m in ms]

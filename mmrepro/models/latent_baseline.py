@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mmrepro.data.modalities import as_modality
 from mmrepro.models.roles import split_roles
 from mmrepro.models.variational import VariationalModule
 from mmrepro.objectives.gaussian import reparameterize
@@ -33,7 +34,7 @@ def rec_weights(modalities, scaling: str) -> dict[str, float]:
 class LatentBaseline(VariationalModule):
     def __init__(self, modalities, label=None, observed: list[str] | None = None, **common):
         super().__init__(modalities, n_modalities=0, **common)
-        self.label = label
+        self.label = as_modality(label)
         self.observed, self.missing = split_roles(self.modalities, observed)
         self.names = [m.name for m in self.modalities]
         self.decoders = nn.ModuleDict({n: self.decoder(n) for n in self.names})

@@ -12,12 +12,14 @@ leaves open are the authors' code's, documented in configs/model/_mrbm.yaml:
 
 from __future__ import annotations
 
+import hydra
 import lightning as L
 import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.nn import functional as F
 
+from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.multimodal_rbm import MEAN_FIELD_INITS, MultimodalRBM, sample_bernoulli
 from mmrepro.models.guards import check_finite_loss
@@ -28,6 +30,9 @@ class MRBMModule(L.LightningModule):
     def __init__(self, modalities, objective, n_hidden: int = 1024, init_std: float = 0.01,
                  optim: dict | None = None, sparsity: dict | None = None, inference: dict | None = None):
         super().__init__()
+        modalities = as_modalities(modalities)
+        if isinstance(objective, dict):  # a checkpoint's hyperparameters: the objective's config
+            objective = hydra.utils.instantiate(objective)
         if len(modalities) != 2 or any(m.likelihood != "bernoulli" for m in modalities):
             got = ", ".join(f"{m.name} ({m.likelihood})" for m in modalities)
             raise ConfigError("dataset", f"the MRBM needs exactly two bernoulli modalities, got {got}")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmrepro.data.modalities import Modality
+from mmrepro.data.modalities import Modality, as_modality
 from mmrepro.errors import ConfigError
 
 
@@ -26,6 +26,7 @@ def split_roles(modalities: list[Modality], observed: list[str] | None) -> tuple
 
 
 def require_label(label: Modality | None, model: str) -> Modality:
+    label = as_modality(label)
     if label is None:
         raise ConfigError("dataset", f"the dataset has no class labels, and {model} needs y; datasets with labels: "
                           "digits_halves, digits_label, mnist_halves, mnist_label, mnist_2view, mnist_svhn, mnist3, "

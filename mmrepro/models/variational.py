@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.towers import ACTIVATIONS, NETWORKS, Decoder, Encoder, conv_stack, is_image
 from mmrepro.models.guards import check_finite_loss
@@ -44,6 +45,7 @@ class VariationalModule(L.LightningModule):
                  conv_channels: tuple = (), networks: str = "mlp", activation: str = "leaky_relu", warmup_epochs: int = 200,
                  lr: float = 1e-3, gaussian_var: float | str = 1.0, gan_weight: float = 0.0, n_modalities: int = 2):
         super().__init__()
+        modalities = as_modalities(modalities)
         if len(modalities) < n_modalities:
             raise ConfigError("dataset", f"{type(self).__name__} needs {n_modalities} modalities, got {len(modalities)}")
         self.modalities = list(modalities)[:n_modalities] if n_modalities else list(modalities)

@@ -28,6 +28,13 @@ class PersistentCD(nn.Module):
         self.resample_inputs = bool(resample_inputs)
         self.register_buffer("chain_h", torch.empty(0))  # persistent hidden samples (in checkpoints)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Chains of any number (a checkpoint loaded before setup has made them)."""
+        saved = state_dict.get(prefix + "chain_h")
+        if saved is not None and saved.shape != self.chain_h.shape:
+            self.chain_h = torch.empty_like(saved, device=self.chain_h.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @torch.no_grad()
     def reset(self, rbm, v_init: torch.Tensor) -> None:
         """Start one chain per row of v_init."""
