@@ -97,6 +97,22 @@ def test_load_from_checkpoint_rebuilds_the_trained_model(experiment, tmp_path):
             assert torch.equal(expected, loaded.loss_terms(batch, 1.0)["loss"])
 
 
+def test_single_optimiser_models_take_lightnings_clipping_and_accumulation():
+    def steps(**trainer_args):
+        model, dm = built("jmvae16_vae")
+        trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=4, limit_val_batches=0, logger=False,
+                            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                            deterministic=True, **trainer_args)
+        trainer.fit(model, datamodule=dm)
+        return trainer.global_step, model.state_dict()
+
+    plain_steps, plain = steps()
+    clipped_steps, clipped = steps(gradient_clip_val=1e-3)
+    accumulated_steps, _ = steps(accumulate_grad_batches=2)
+    assert (plain_steps, clipped_steps, accumulated_steps) == (4, 4, 2)
+    assert not all(torch.equal(plain[k], clipped[k]) for k in plain)
+
+
 def test_mrbm_val_loss_is_the_mean_field_cross_entropy_of_each_half_given_the_other():
     model, dm, curves = fit_briefly("sohn14_t1_mrbm_mp", validate=True)
     val = dm.split("val")
@@ -171,12 +187,14 @@ def test_loggers_callbacks_and_progress_lines_on_one_short_run(tmp_path):
         assert text.encode() in data, text
 
 
-def test_unknown_or_unusable_callbacks_are_one_line_errors(tmp_path):
-    for args, fragment in ((["callbacks=[default,early_stoping]"], "unknown callbacks 'early_stoping'"),
-                           (["callbacks=[default,lr_monitor]"], "no logger"),
-                           (["+trainer.callbacks=[{patience: 3}]"], "trainer.callbacks[0]: needs a _target_")):
-        result = run_cli("experiment=jmvae16_vae", "dataset=digits_label", "trainer.max_epochs=1", "eval=none", *args,
-                         f"paths.runs_dir={tmp_path}")
+def test_unknown_or_unusable_callbacks_and_trainer_settings_are_one_line_errors(tmp_path):
+    vae = ["experiment=jmvae16_vae", "dataset=digits_label"]
+    for args, fragment in (([*vae, "callbacks=[default,early_stoping]"], "unknown callbacks 'early_stoping'"),
+                           ([*vae, "callbacks=[default,lr_monitor]"], "no logger"),
+                           ([*vae, "+trainer.callbacks=[{patience: 3}]"], "trainer.callbacks[0]: needs a _target_"),
+                           (["model.n_hidden=16", "+trainer.gradient_clip_val=1.0"],   # the MRBM writes its own gradients
+                            "gradient clipping is not supported for manual")):
+        result = run_cli(*args, "trainer.max_epochs=1", "eval=none", f"paths.runs_dir={tmp_path}")
         assert result.returncode == 2 and fragment in result.stderr, result.stderr[-2000:]
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 

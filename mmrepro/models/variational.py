@@ -73,7 +73,9 @@ class VariationalModule(L.LightningModule):
             check_range("gaussian_var", gaussian_var, 0, lo_inclusive=False)
         self.gaussian_var = gaussian_var
         self.last_finite_loss = float("nan")
-        self.automatic_optimization = False
+        # One optimiser: Lightning's automatic optimisation (gradient clipping, accumulation, precision
+        # flags work); with the GAN term, two optimisers stepped by hand (training_step).
+        self.automatic_optimization = self.gan_weight == 0
         if self.gan_weight > 0:
             self.discriminator = self.make_discriminator(self.modalities[0].shape)
 
@@ -199,32 +201,38 @@ class VariationalModule(L.LightningModule):
             return opt
         return [opt, torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.999), fused=True)]
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opts = self.optimizers()
-        opt, opt_d = (opts if isinstance(opts, list) else (opts, None))
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
         terms = self.loss_terms(batch, self.warmup_beta(self.current_epoch))
-        loss = terms["loss"]
-        if opt_d is not None:
-            fakes = self.fakes(batch, terms.pop("z").detach())
-            gen = sum(F.softplus(-self.discriminator(f)).mean() for f in fakes)   # -log D(G(z))
-            loss = loss + self.gan_weight * gen
-            terms["gan_generator"] = gen.detach()
+        if self.automatic_optimization:
+            check_finite_loss(self, terms["loss"], "model.lr")
+            self.log_terms(terms, batch)
+            return terms["loss"]
+        opt, opt_d = self.optimizers()   # the GAN term: generator (the model) and discriminator
+        fakes = self.fakes(batch, terms.pop("z").detach())
+        gen = sum(F.softplus(-self.discriminator(f)).mean() for f in fakes)   # -log D(G(z))
+        loss = terms["loss"] + self.gan_weight * gen
+        terms["gan_generator"] = gen.detach()
         check_finite_loss(self, loss, "model.lr")
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         opt.step()
-        if opt_d is not None:
-            real = self.discriminator(batch[self.x])
-            d_loss = F.softplus(-real).mean() + sum(F.softplus(self.discriminator(f.detach())).mean() for f in fakes)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
-            terms["gan_discriminator"] = d_loss.detach()
+        real = self.discriminator(batch[self.x])
+        d_loss = F.softplus(-real).mean() + sum(F.softplus(self.discriminator(f.detach())).mean() for f in fakes)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        terms["gan_discriminator"] = d_loss.detach()
+        self.log_terms(terms, batch)
+        return None
+
+    def log_terms(self, terms: dict[str, Tensor], batch: dict[str, Tensor]) -> None:
+        """train/* on the steps Lightning writes to the loggers (every trainer.log_every_n_steps)."""
         terms.pop("z", None)
-        if self.global_step % self.trainer.log_every_n_steps == 0:
+        updated = self.global_step + (1 if self.automatic_optimization else 0)  # counting this step's update
+        if updated % self.trainer.log_every_n_steps == 0:
             size = len(batch[self.x])
-            self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, batch_size=size)
-            self.log("train/loss", terms["loss"], prog_bar=True, batch_size=size)
+            self.log_dict({f"train/{k}": v.detach() for k, v in terms.items() if k != "loss"}, batch_size=size)
+            self.log("train/loss", terms["loss"].detach(), prog_bar=True, batch_size=size)
 
     def validation_loss(self, batch: dict[str, Tensor]) -> Tensor:
         """The training objective on a validation batch, warm-up finished (beta = 1), per example."""
