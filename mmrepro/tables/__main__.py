@@ -1,5 +1,6 @@
 """mmrepro-tables <table id> --variant <variant> [--runs-dir runs] [--results-dir results] [--chosen]
 mmrepro-tables --list: every table, its variants, and whether its file in results/ holds measurements.
+mmrepro-tables --index: results/README.md and results/index.csv (every table build rewrites them too).
 (python -m mmrepro.tables works the same.)"""
 
 import argparse
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mmrepro.tables.build import build_table, chosen_value, specs
+from mmrepro.tables.index import index_rows, write_index
 
 
 def main() -> None:
@@ -15,6 +17,7 @@ def main() -> None:
     parser.add_argument("table", nargs="?")
     parser.add_argument("--variant")
     parser.add_argument("--list", action="store_true", help="list every table and variant with its status, write nothing")
+    parser.add_argument("--index", action="store_true", help="write results/README.md and results/index.csv only")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
     parser.add_argument("--chosen", action="store_true",
@@ -22,7 +25,10 @@ def main() -> None:
     args = parser.parse_args()
     known = specs()
     if args.list:
-        print(listing(known, args.results_dir))
+        print(listing(args.results_dir))
+        return
+    if args.index:
+        print(f"mmrepro-tables: wrote {write_index(args.results_dir)}")
         return
     if args.table is None or args.table not in known:
         fail(f"unknown table {args.table!r}; valid: {', '.join(sorted(known))}" if args.table else
@@ -38,7 +44,7 @@ def main() -> None:
         print(value)
         return
     path = build_table(args.table, args.variant, args.runs_dir, args.results_dir)
-    print(f"mmrepro-tables: wrote {path}")
+    print(f"mmrepro-tables: wrote {path} and {write_index(args.results_dir)}")
 
 
 def fail(message: str) -> None:
@@ -46,23 +52,10 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def status(path: Path) -> str:
-    """measured (every row ran), partly measured, not run, or not written (no file yet)."""
-    if not path.exists():
-        return "not written"
-    text = path.read_text()
-    ran = text.count("| ok |")
-    missing = sum("not run" in line for line in text.splitlines() if line.startswith("| "))
-    return ("measured" if not missing else "partly measured") if ran else "not run"
-
-
-def listing(known: dict, results_dir: Path) -> str:
-    rows = []
-    for table, spec in known.items():
-        for variant, target in spec.get("make_target", {}).items():
-            path = results_dir / spec["paper"] / f"{spec['file']}_{variant}.md"
-            rows.append(f"{table:22} {variant:16} {status(path):16} {path}  (make {target})")
-    return "\n".join([f"{'table':22} {'variant':16} {'status':16} file  (regenerate)", *rows])
+def listing(results_dir: Path) -> str:
+    rows = [f"{r['table']:22} {r['variant']:16} {r['status']:16} {r['file']}  ({r['regenerate']})"
+            for r in index_rows(results_dir)]
+    return "\n".join([f"{'table':22} {'variant':16} {'status':16} file under {results_dir}/  (regenerate)", *rows])
 
 
 if __name__ == "__main__":
