@@ -8,7 +8,7 @@ variant=paper (default): loss -E_q[log p(x|z)] + beta_t KL(q(z|x,w) || p(z|w)).
 variant=tars (the JMVAE authors' Tars v0.0.2 cmma.py): -E_q[log p(x|z)] + beta_t KL(q || N(0, I))
   + KL(q || p(z|w)), only the N(0, I) term warmed up.
 encoder=xw (default, as the JMVAE paper describes CMMA) or x (q(z|x); the Tars script that built
-the paper's CMMA is not published, IMPLEMENTATION_NOTES.md 2.5). IW estimate of log p(x|w): the
+the paper's CMMA is not published; docs/jmvae16.md). IW estimate of log p(x|w): the
 multiple bound with proposal q(z|x,w) (or q(z|x)), weight p(x|z) p(z|w) / q.
 """
 

@@ -10,7 +10,7 @@ with z_q ~ q (one reparameterised sample per example), z_p ~ p(z|x_O), the MMD o
 samples (mmrepro/objectives/mmd.py; the marginal q(z|x_O) against the marginal prior). At omega = 1
 this is the negative conditional ELBO with the classifier term.
 
-Paper vs official code (config values; IMPLEMENTATION_NOTES.md section 1), the paper the default:
+Paper vs official code (config values; docs/cmmd.md), the paper the default:
 - prior_z: the classifier is fed z ~ p(z|x_O) in training and test, and generation at test decodes
   z ~ p(z|x_O) (paper: `sample`) | the prior mean, as the code does for both (`mean`).
 - kl: `exact` | `code`: the code's KL lacks the 0.5 on sum(var_q / var_p).

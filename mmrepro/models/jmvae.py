@@ -9,7 +9,7 @@ missing=kl trains unimodal encoders q(z|m) (same towers + head) used when a moda
 missing=zero (JMVAE-zero, Sec. 3.3) has none: a missing modality enters the joint encoder as zeros
 (the official code's inference; no zero-filled examples are seen in training). One reparameterised
 sample per example. The warm-up beta_t multiplies the prior KL only (official code); the paper's
-Nt. IMPLEMENTATION_NOTES.md section 2 lists where the official code differs from the paper.
+Nt. docs/jmvae16.md lists where the official code differs from the paper.
 """
 
 from __future__ import annotations

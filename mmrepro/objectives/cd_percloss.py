@@ -7,7 +7,7 @@ input (the conditioning modality stays clamped), and the negative particle is th
 energy state visited by any chain, the starting state included. The conditioning modality's
 visible-bias term -c_o.x is the same for every particle and cancels in the comparison.
 
-Choices the paper leaves open (authors' code, IMPLEMENTATION_NOTES.md 4.2): chains start from h
+Choices the paper leaves open (authors' code; docs/sohn14.md): chains start from h
 sampled with the observed modality's bottom-up input doubled, then the target sampled from h;
 the two directions' gradients are averaged (weight 1/2 each, as the code), which is Eq. 2 with
 the learning rate halved. n_chains (paper: "several"; code: 1) and gibbs_steps (code: 1) are config.
