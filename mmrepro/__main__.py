@@ -9,21 +9,13 @@ import sys
 
 import hydra
 
-import mmrepro.launch  # noqa: F401  registers the config resolvers the run directories use
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import MmreproError
-from mmrepro.launch import launch_id
+from mmrepro.launch import launch_id, task
 from mmrepro.overrides import check_overrides
 
 HYDRA_OPTIONS_WITH_VALUES = ("-sc", "--shell-completion", "--info", "-i", "--cfg", "-c", "--package", "-p",
                              "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
-
-
-def task(cfg):
-    """Hydra's task function: the run itself (mmrepro/train.py)."""
-    from mmrepro.train import train
-
-    return train(cfg)
 
 
 def resume_in_place(argv: list[str]) -> list[str]:

@@ -1,5 +1,6 @@
-"""The config resolvers the run-directory names use, registered on import (light: no torch, so that
-`mmrepro --help` stays fast; every process that composes the config imports this module)."""
+"""What Hydra launches: the task function, and the config resolvers the run-directory names use
+(registered on import). Light, with no torch, so that `mmrepro --help` stays fast; a module of its
+own (not __main__) so that launchers which pickle the task (submitit) find it by name."""
 
 from __future__ import annotations
 
@@ -19,3 +20,10 @@ def launch_id() -> str:
 # ${or:a,b}: a unless it is null, else b (used in run-directory names).
 OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
 OmegaConf.register_new_resolver("launch_id", launch_id, replace=True)
+
+
+def task(cfg):
+    """Hydra's task function: the run itself (mmrepro/train.py, imported only now)."""
+    from mmrepro.train import train
+
+    return train(cfg)

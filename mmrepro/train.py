@@ -1,7 +1,4 @@
-"""The task function behind `python -m mmrepro`: compose -> instantiate -> fit -> evaluate -> record.
-
-Kept in its own module (not __main__) so launchers that pickle it (submitit) can import it.
-"""
+"""One run, as Hydra launches it (mmrepro.launch.task): compose -> instantiate -> fit -> evaluate -> record."""
 
 from __future__ import annotations
 
