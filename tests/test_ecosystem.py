@@ -297,6 +297,7 @@ def test_tables_list_and_unknown_variant_and_data_help(tmp_path):
     bogus = run_cli("cmmd_t1", "--variant", "mnist", module="mmrepro.tables")
     assert bogus.returncode == 2 and bogus.stderr.strip() == \
         "mmrepro-tables: error: table 'cmmd_t1' has no variant 'mnist'; valid: xrmb"
+    assert "cmmd_t2_mnist          variants: mnist, mnist5k" in run_cli("--help", module="mmrepro.tables").stdout
     helped = run_cli("--help", module="mmrepro.data")
     assert helped.returncode == 0 and "digits_halves" in helped.stdout and "where to get it" in helped.stdout
 

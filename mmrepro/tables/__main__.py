@@ -12,7 +12,9 @@ from mmrepro.tables.index import index_rows, write_index
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="mmrepro-tables", description=__doc__,
+    known = specs()
+    tables = "\n".join(f"  {name:22} variants: {', '.join(spec.get('make_target', {}))}" for name, spec in known.items())
+    parser = argparse.ArgumentParser(prog="mmrepro-tables", description=__doc__, epilog=f"tables:\n{tables}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", nargs="?")
     parser.add_argument("--variant")
@@ -23,7 +25,6 @@ def main() -> None:
     parser.add_argument("--chosen", action="store_true",
                         help="print the value the table's swept parameter takes on validation, write nothing")
     args = parser.parse_args()
-    known = specs()
     if args.list:
         print(listing(args.results_dir))
         return
