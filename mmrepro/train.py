@@ -64,7 +64,9 @@ def build_datamodule(node: DictConfig):
     """The dataset config's datamodule. `dataset.note` (free text the tables show, e.g. "5,000-digit
     subset"; any dataset, set by a sweep config or `+dataset.note=...`) goes to the run record, not
     to the datamodule."""
-    return build("dataset", OmegaConf.masked_copy(node, [k for k in node if k != "note"]))
+    values = OmegaConf.to_container(node, resolve=True)  # resolved in place: roots under ${paths.data_dir}
+    values.pop("note", None)
+    return build("dataset", OmegaConf.create(values))
 
 
 class MetricHistory(Callback):
@@ -101,7 +103,9 @@ def fit(trainer: L.Trainer, model, datamodule, ckpt: Path | None) -> None:
 
 def trainer_node(cfg: DictConfig) -> DictConfig:
     """The trainer config without `callbacks` (chosen_callbacks adds those)."""
-    return OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
+    values = OmegaConf.to_container(cfg.trainer, resolve=True)
+    values.pop("callbacks", None)
+    return OmegaConf.create(values)
 
 
 def chosen_callbacks(cfg: DictConfig) -> list[Callback]:

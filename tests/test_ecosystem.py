@@ -312,6 +312,11 @@ def test_every_dataset_root_lives_under_paths_data_dir_which_mmrepro_data_moves(
         node = OmegaConf.to_container(compose_config(f"dataset={name}").dataset, resolve=True)
         roots = {k: v for k, v in node.items() if k.endswith("root")}
         assert all(str(v).startswith(str(tmp_path / "store")) for v in roots.values()), (name, roots)
+    from mmrepro.errors import MmreproError
+    from mmrepro.train import build_datamodule
+
+    with pytest.raises(MmreproError, match=str(tmp_path / "store" / "xrmb")):   # the datamodule reads it too
+        build_datamodule(compose_config("dataset=xrmb").dataset).setup()
     monkeypatch.delenv("MMREPRO_DATA")
     assert OmegaConf.to_container(compose_config("dataset=xrmb").dataset, resolve=True)["root"] == "data/xrmb"
     assert compose_config("paths.data_dir=/d", "dataset=mnist_svhn").dataset.svhn_root == "/d/svhn"
