@@ -395,14 +395,15 @@ def test_results_index_reads_the_table_files_and_says_each_reason_once(tmp_path)
         build_table(table, "xrmb", tmp_path / "runs", tmp_path / "results")
     (tmp_path / "results" / "sohn14").mkdir()
     (tmp_path / "results" / "sohn14" / "t1_digits.md").write_text(
+        "- dataset: `digits_halves`; split sizes {}\n\n"
         "## Results\n\n| Model | Left+Right: paper | Left+Right: ours |\n|---|---|---|\n"
-        "| ML (PCD) | 1.57 | 3.33 ± 0.00 (n=3) |\n\n## Provenance\n\n| row | seed | status | wall time |\n"
-        "|---|---|---|---|\n| ML (PCD) | 0 | ok | 60 s |\n| ML (PCD) | 1 | ok | 120 s |\n")
+        "| ML (PCD) | 1.57 | 3.33 ± 0.00 (n=3) |\n\n## Provenance\n\n| row | seed | status | commit | hardware | wall time |\n"
+        "|---|---|---|---|---|---|\n| ML (PCD) | 0 | ok | `abc` | CPU | 60 s |\n| ML (PCD) | 1 | ok | `abc` | CPU | 120 s |\n")
     readme = write_index(tmp_path / "results").read_text()
     assert readme.count("(run `make table-cmmd_t1`)") == 1 and readme.count("(run `make table-cmmd_t2_xrmb`)") == 1
     assert "| [cmmd_t1](cmmd/t1_xrmb.md) | xrmb | not run | not run (1) |" in readme
-    assert "| [sohn14_t1](sohn14/t1_digits.md) | digits | measured | Left+Right: ML (PCD): 3.33 ± 0.00 (paper 1.57) | 3 min |" \
-        in readme
+    assert ("| [sohn14_t1](sohn14/t1_digits.md) | digits | measured | Left+Right: ML (PCD): 3.33 ± 0.00 (paper 1.57) | "
+            "data digits_halves; 2 runs, seeds 0, 1; commit abc; CPU | 3 min |") in readme
     with open(tmp_path / "results" / "index.csv") as f:
         rows = {(r["table"], r["variant"]): r for r in csv.DictReader(f)}
     assert rows[("sohn14_t1", "digits")]["wall_time_s"] == "180" and rows[("cmmd_t3", "mnist_svhn")]["status"] == "not written"

