@@ -38,6 +38,12 @@ def test_digits_training_run_single_half_svm_beats_majority_baseline(tmp_path):
     assert set(rec) >= {"git", "environment", "wall_time_s", "training", "choices"}
     assert (Path(rec["run_dir"]) / "checkpoints" / "last.ckpt").exists()
     assert (Path(rec["run_dir"]) / "figure_samples.npz").exists()
+    # Each query's test predictions (the tables' paired tests) agree with its recorded error.
+    predicted = np.load(Path(rec["run_dir"]) / "test_predictions.npz")
+    assert np.array_equal(predicted["label"], labels)
+    for query in ("left+right", "left", "right"):
+        error = 100 * np.mean(predicted[f"predicted/{query}"] != labels)
+        assert error == pytest.approx(rec["metrics"][f"test_error/{query}"])
 
 
 def test_resume_continues_an_interrupted_run_from_its_last_checkpoint(tmp_path):

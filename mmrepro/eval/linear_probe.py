@@ -4,8 +4,9 @@ Features are the model's hidden probabilities given the observed modalities (mis
 inferred, Eq. 8). As in the authors' demo_mnist.m: sklearn LinearSVC's C is chosen on the
 validation split with features of every modality, the SVM is refitted on train+validation, and
 that one classifier is applied to test features inferred from each query. Reports the test error
-in percent per query (metric `test_error/<query>`), and saves inferred halves of a few test
-examples (one per class) to figure_samples.npz for the sample-grid figure.
+in percent per query (metric `test_error/<query>`), saves each test point's predicted class per
+query to test_predictions.npz (keys `label` and `predicted/<query>`, for the tables' paired tests),
+and inferred halves of a few test examples (one per class) to figure_samples.npz for the figure.
 """
 
 from __future__ import annotations
@@ -74,16 +75,19 @@ class SVMQueryProbe:
         figure = self._figure_rows(y_test)
         shown = datamodule.resolve({k: t[torch.as_tensor(figure, device=t.device)] for k, t in datamodule.split("test").items()})
         samples = {"label": y_test[figure]}
+        predicted = {"label": y_test}
         for name in names:
             samples[f"truth/{name}"] = shown[name].cpu().numpy()
         for q in self.queries:
             observed = q.split("+")
             f_test, inferred = self.features(model, datamodule, "test", observed)
-            metrics[f"test_error/{q}"] = 100 * float((svm.predict(f_test) != y_test).mean())
+            predicted[f"predicted/{q}"] = svm.predict(f_test)
+            metrics[f"test_error/{q}"] = 100 * float((predicted[f"predicted/{q}"] != y_test).mean())
             for name, p in inferred.items():
                 samples[f"inferred_from/{q}/{name}"] = p[figure]
         shapes = {f"shape/{m.name}": np.array(m.shape) for m in datamodule.modalities}
         np.savez(run_dir / "figure_samples.npz", **samples, **shapes)
+        np.savez(run_dir / "test_predictions.npz", **predicted)
         return metrics
 
     def _figure_rows(self, labels: np.ndarray) -> np.ndarray:
