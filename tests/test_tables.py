@@ -61,15 +61,23 @@ def test_table_cells_from_records(tmp_path):
 
 
 def test_digits_sweep_end_to_end_writes_table_and_figure(tmp_path):
-    result = run_cli("-m", "sweep=sohn14_t1_digits", "trainer.max_epochs=1", "seed=0", "model.n_hidden=16",
-                     "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs")
+    result = run_cli("-m", "sweep=sohn14_t1_digits", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1",
+                     "seed=0", "model.n_hidden=16", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs")
     assert result.returncode == 0, result.stderr[-3000:]
     tables = run_cli("sohn14_t1", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs",
                      "--results-dir", f"{tmp_path}/results", module="mmrepro.tables")
     assert tables.returncode == 0, tables.stderr
     text = (tmp_path / "results" / "sohn14" / "t1_digits.md").read_text()
-    assert text.count("(n=1)") == 9 and "not run" not in text
+    assert text.split("## Results")[1].split("## ")[0].count("(n=1)") == 9 and "not run" not in text
     assert (tmp_path / "results" / "sohn14" / "f2_digits.png").stat().st_size > 5000
+    # The learning curves come from the records' per-epoch validation; each claim is tested or says why not.
+    assert (tmp_path / "results" / "sohn14" / "learning_curves_digits.png").stat().st_size > 5000
+    claims = text.split("## Paper claims")[1].split("## ")[0]
+    assert claims.count("| **") == 8
+    for line in (l for l in claims.splitlines() if l.startswith("| MinVI") or l.startswith("| Given")):
+        assert line.endswith("| **not testable: fewer than 2 seeds (n = 1 / 1)** |") or "McNemar, seeds 0:" in line
+    assert "McNemar, seeds 0:" in claims                     # every run saved its per-query test predictions
+    assert text.count("best at epoch") == 3 and "wall time: " in text
 
 
 def test_unknown_table_is_a_one_line_error():
@@ -94,7 +102,10 @@ def test_jmvae_sweeps_end_to_end_fill_tables_1_and_3_and_figures_3_and_7(tmp_pat
     out = tmp_path / "results" / "jmvae16"
     t1, t3 = (out / "t1_digits.md").read_text(), (out / "t3_digits.md").read_text()
     assert "not run" not in t1 + t3
-    assert t1.count("(n=1)") == 1 + 1 + 1 + 4 * 4   # VAE, CVAE, CMMA one bound each; JMVAE rows four
+    assert t1.split("## Results")[1].split("## ")[0].count("(n=1)") == 1 + 1 + 1 + 4 * 4   # VAE, CVAE, CMMA one
+    # bound each; JMVAE rows four. Each claim has its cells (one seed: not testable), the curves their figure.
+    assert t1.split("## Paper claims")[1].split("## ")[0].count("**not testable: fewer than 2 seeds") == 6
+    assert (out / "learning_curves_digits.png").exists() and t1.count("best at epoch 1 of 1 (n=1)") == 7
     assert t3.count("(n=1)") == 4 and "-86.96" in t3   # paper value in the paper column
     departed = t1.split("settings that depart from the experiments' defaults: ")[1].split("\n")[0]
     for setting in ("`eval.max_points`: null → 100", "`eval.k`: 1000 → 2", "`trainer.max_epochs`: 500 → 1",
@@ -150,7 +161,7 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
     results = table.split("## Selection")[0]
     assert "1.5: failed" in table and results.count("(n=1)") == 6   # CMMD: 2 errors, 2 rmse; M-xO: 2 errors
     assert "| CMMD (ω chosen on validation) | M-xO (the authors') | 0 |" in table          # McNemar, seed 0
-    assert "lowest at epoch 1 of 1 (n=1)" in table                                      # the learning curves
+    assert "best at epoch 1 of 1 (n=1)" in table                                      # the learning curves
     for png in ("f2_collapse_digits.png", "tsne_digits.png", "learning_curves_digits.png"):
         assert (out / png).stat().st_size > 5000
     chosen = run_cli("cmmd_digits", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--chosen",
@@ -402,7 +413,7 @@ def test_results_index_reads_the_table_files_and_says_each_reason_once(tmp_path)
     readme = write_index(tmp_path / "results").read_text()
     assert readme.count("(run `make table-cmmd_t1`)") == 1 and readme.count("(run `make table-cmmd_t2_xrmb`)") == 1
     assert "| [cmmd_t1](cmmd/t1_xrmb.md) | xrmb | not run | not run (1) |" in readme
-    assert ("| [sohn14_t1](sohn14/t1_digits.md) | digits | measured | Left+Right: ML (PCD): 3.33 ± 0.00 (paper 1.57) | "
+    assert ("| [sohn14_t1](sohn14/t1_digits.md) | digits | measured | Left+Right: ML (PCD): 3.33 ± 0.00 (paper 1.57) | — | "
             "data digits_halves; 2 runs, seeds 0, 1; commit abc; CPU | 3 min |") in readme
     with open(tmp_path / "results" / "index.csv") as f:
         rows = {(r["table"], r["variant"]): r for r in csv.DictReader(f)}

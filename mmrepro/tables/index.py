@@ -13,7 +13,8 @@ from pathlib import Path
 from mmrepro.records import replace_atomic
 from mmrepro.tables.build import specs
 
-FIELDS = ("table", "variant", "status", "headline", "provenance", "wall_time_s", "not_run_because", "file", "regenerate")
+FIELDS = ("table", "variant", "status", "headline", "claims", "provenance", "wall_time_s", "not_run_because", "file",
+          "regenerate")
 
 
 def table_lines(text: str, section: str) -> list[list[str]]:
@@ -49,7 +50,26 @@ def headline(text: str) -> str:
     return f"{metric}: " + "; ".join(parts) if parts else ""
 
 
+def claims(text: str) -> str:
+    """How many of the paper's claims the table tested hold, do not hold, or are within seed noise."""
+    rows = table_lines(text, "Paper claims")
+    if len(rows) < 2 or "verdict" not in rows[0]:
+        return ""
+    col = rows[0].index("verdict")
+    verdicts = [r[col].strip("*") for r in rows[1:] if len(r) > col]
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        key = "not run" if v.startswith("not run") else "not testable" if v.startswith("not testable") else \
+            "does not hold" if v.startswith("does not hold") else v
+        counts[key] = counts.get(key, 0) + 1
+    return f"{len(verdicts)} claim{'s' if len(verdicts) > 1 else ''}: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+
+
 def wall_time(text: str) -> float:
+    """Seconds: the table's own total (every run behind it, selected or not), else its runs' sum."""
+    total = re.search(r"^- wall time: ([0-9.]+) s in all", text, flags=re.M)
+    if total:
+        return float(total.group(1))
     rows = table_lines(text, "Provenance")
     if not rows or "wall time" not in rows[0]:
         return 0.0
@@ -89,7 +109,8 @@ def index_rows(results_dir: Path) -> list[dict]:
             path = Path(spec["paper"]) / f"{spec['file']}_{variant}.md"
             text = (results_dir / path).read_text() if (results_dir / path).exists() else None
             rows.append({"table": table, "variant": variant, "status": status(text),
-                         "headline": headline(text) if text else "", "provenance": provenance(text) if text else "",
+                         "headline": headline(text) if text else "", "claims": claims(text) if text else "",
+                         "provenance": provenance(text) if text else "",
                          "wall_time_s": round(wall_time(text)) if text else 0,
                          "not_run_because": not_run_because(text) if text else "",
                          "file": str(path), "regenerate": f"make {target}"})
@@ -112,8 +133,8 @@ def write_index(results_dir: Path) -> Path:
              ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".", "",
              "Each measured row says where its numbers come from (data, runs and seeds, commit, hardware); the table "
              "file links every run record with its full config.", "",
-             "| table | variant | status | headline: ours (paper) | provenance | wall time | regenerate |",
-             "|---|---|---|---|---|---|---|"]
+             "| table | variant | status | headline: ours (paper) | paper claims | provenance | wall time | regenerate |",
+             "|---|---|---|---|---|---|---|---|"]
     reasons: dict[str, int] = {}
     for r in rows:
         because = r["not_run_because"] and f"not run ({reasons.setdefault(r['not_run_because'], len(reasons) + 1)})"
@@ -121,8 +142,8 @@ def write_index(results_dir: Path) -> Path:
         link = f"[{r['table']}]({r['file']})" if r["status"] != "not written" else r["table"]
         wall = f"{r['wall_time_s'] / 60:.0f} min" if r["wall_time_s"] else "—"
         source = r["provenance"] or "—"
-        lines.append(f"| {link} | {r['variant']} | {r['status']} | {what.replace('|', '/')} | {source} | {wall} | "
-                     f"`{r['regenerate']}` |")
+        lines.append(f"| {link} | {r['variant']} | {r['status']} | {what.replace('|', '/')} | {r['claims'] or '—'} | "
+                     f"{source} | {wall} | `{r['regenerate']}` |")
     if reasons:
         lines += ["", "Not run:", ""] + [f"- ({k}) {reason}" for reason, k in reasons.items()]
     path = results_dir / "README.md"

@@ -9,19 +9,20 @@ import numpy as np
 from scipy.stats import binomtest
 
 
-def predictions(record: dict) -> np.ndarray | None:
-    """(predicted, label) of a finished run's test points, or None without test_predictions.npz."""
+def predictions(record: dict, key: str = "predicted") -> np.ndarray | None:
+    """(predicted, label) of a finished run's test points (`key` of its test_predictions.npz: the
+    linear probe saves one per query, `predicted/<query>`), or None where the run saved none."""
     path = Path(record.get("run_dir", "")) / "test_predictions.npz"
     if record.get("status") != "ok" or not path.is_file():
         return None
     d = np.load(path)
-    return np.stack([d["predicted"], d["label"]])
+    return np.stack([d[key], d["label"]]) if key in d.files else None
 
 
-def mcnemar(records_a: list[dict], records_b: list[dict]) -> tuple[list, int, int, float] | None:
+def mcnemar(records_a: list[dict], records_b: list[dict], key: str = "predicted") -> tuple[list, int, int, float] | None:
     """Pooled over the seeds both sides ran: (seeds, only A wrong, only B wrong, two-sided p)."""
-    a = {r.get("seed"): predictions(r) for r in records_a}
-    b = {r.get("seed"): predictions(r) for r in records_b}
+    a = {r.get("seed"): predictions(r, key) for r in records_a}
+    b = {r.get("seed"): predictions(r, key) for r in records_b}
     seeds = sorted(s for s in a if a[s] is not None and b.get(s) is not None and a[s].shape == b[s].shape
                    and np.array_equal(a[s][1], b[s][1]))
     if not seeds:
@@ -50,6 +51,10 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int) -> tuple[int, int]:
-    """(epoch where the smoothed curve is lowest, last epoch); epochs are 0-based, reported 1-based."""
-    return int(epochs[int(np.argmin(smooth(values, window)))]) + 1, int(epochs[-1]) + 1
+def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int, mode: str = "min") -> tuple[int, int]:
+    """(epoch where the smoothed curve is best, last epoch); epochs are 0-based, reported 1-based.
+    `window` counts epochs: a run validated every k epochs is smoothed over window / k points."""
+    step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
+    smoothed = smooth(values, max(1, round(window / step)))
+    best = np.argmin(smoothed) if mode == "min" else np.argmax(smoothed)
+    return int(epochs[int(best)]) + 1, int(epochs[-1]) + 1
