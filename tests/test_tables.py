@@ -74,9 +74,7 @@ def test_digits_sweep_end_to_end_writes_table_and_figure(tmp_path):
     assert (tmp_path / "results" / "sohn14" / "learning_curves_digits.png").stat().st_size > 5000
     claims = text.split("## Paper claims")[1].split("## ")[0]
     assert claims.count("| **") == 8
-    for line in (l for l in claims.splitlines() if l.startswith("| MinVI") or l.startswith("| Given")):
-        assert line.endswith("| **not testable: fewer than 2 seeds (n = 1 / 1)** |") or "McNemar, seeds 0:" in line
-    assert "McNemar, seeds 0:" in claims                     # every run saved its per-query test predictions
+    assert claims.count("| McNemar, seeds 0: ") == 8       # every run saved its per-query test predictions
     assert text.count("best at epoch") == 3 and "wall time: " in text
 
 
