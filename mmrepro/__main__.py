@@ -49,7 +49,7 @@ def main() -> None:
         return
     try:
         if not any(a in ("-sc", "--shell-completion") for a in argv):
-            check_overrides(overrides_of(argv))
+            check_overrides(overrides_of(argv), multirun=any(a in ("-m", "--multirun") for a in argv))
     except MmreproError as e:
         print(f"mmrepro: error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(2)

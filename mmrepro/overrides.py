@@ -6,7 +6,9 @@ traceback, and no run directory is made for it.
   sweeps), else the closest valid keys are named; `+key=` adds a key and is not checked;
 - types: a value must have the type of the key's default where that default is a number or a
   boolean (trainer.max_epochs=abc, seed=abc); strings, lists, mappings and nulls are not checked.
-A resumed run (resume=<dir>) is checked against the config it was started with.
+A resumed run (resume=<dir>) is checked against the config it was started with. A multirun also
+composes its base config (the command line without its sweeps) before any member: a key only the
+swept experiments define must then be written ++key=value.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def values(override) -> list:
     return []  # range / interval / glob sweeps: not checked
 
 
-def check_overrides(argv: list[str]) -> None:
+def check_overrides(argv: list[str], multirun: bool = False) -> None:
     """Every key=value override names an existing key and has its default's type (module docstring)."""
     check_group_overrides(argv)
     overrides = parse(argv)
@@ -83,6 +85,25 @@ def check_overrides(argv: list[str]) -> None:
     for cfg in configs:
         for o in keyed:
             check_key(cfg, o.key_or_group, values(o), o.is_delete())
+    if multirun and resume is None:
+        base = base_config(overrides)
+        for o in keyed:
+            if not o.is_delete() and OmegaConf.select(base, o.key_or_group, default=MISSING_KEY) is MISSING_KEY:
+                raise ConfigError(o.key_or_group, "only the swept experiments define it, not the base config a "
+                                  f"multirun composes first; write ++{o.input_line}")
+
+
+MISSING_KEY = object()
+
+
+def base_config(overrides: list) -> DictConfig:
+    """The config Hydra composes before a multirun's members: the command line without its sweeps."""
+    from hydra import compose, initialize_config_dir
+
+    single = [o.input_line for o in overrides if (o.key_or_group in GROUPS or o.key_or_group.startswith("hydra"))
+              and not o.is_sweep_override()]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=single)
 
 
 def configs_to_check(overrides: list, resume) -> list[DictConfig]:

@@ -104,6 +104,14 @@ def test_bad_input_is_one_line_and_nonzero_exit_and_leaves_no_run_directory(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_key_only_the_swept_experiments_define_is_one_line_naming_the_fix(tmp_path):
+    """Hydra composes a multirun's base config (no experiment chosen) before its members."""
+    result = run_cli("-m", "sweep=jmvae16_t1_mnist5k", "model.warmup_epochs=1", f"paths.runs_dir={tmp_path}")
+    assert_one_line_error(result, "model.warmup_epochs: only the swept experiments define it",
+                          "write ++model.warmup_epochs=1")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_and_corrupt_mnist_files_are_one_line_errors(tmp_path, mnist_root):
     missing = run_cli("dataset=mnist_halves", f"dataset.root={tmp_path}/none", "dataset.download=false",
                       f"paths.runs_dir={tmp_path}/runs", *FAST)

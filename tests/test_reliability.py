@@ -245,8 +245,7 @@ def test_a_class_sorted_training_file_gives_stratified_splits_or_a_warning(tmp_p
     assert warnings[1].startswith("the val split has no example of class(es) 0, 1, 2, 3, 4, 5, 6, 7")
     assert "mmrepro: warning: mnist_halves: the train split has no example" in capsys.readouterr().err
 
-    monkeypatch.setattr("mmrepro.data.mnist_label.VAL_SIZE", 40)  # JMVAE fixes the rows: the last 10,000
-    paper = MNISTLabel(root=str(root), download=False)
+    paper = MNISTLabel(root=str(root), download=False, val_size=40)  # JMVAE fixes the rows: the last ones
     paper.setup()
     assert paper.identity()["warnings"][0].startswith("the train split has no example of class(es) ")
 

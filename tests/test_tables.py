@@ -417,3 +417,35 @@ def test_results_index_reads_the_table_files_and_says_each_reason_once(tmp_path)
         rows = {(r["table"], r["variant"]): r for r in csv.DictReader(f)}
     assert rows[("sohn14_t1", "digits")]["wall_time_s"] == "180" and rows[("cmmd_t3", "mnist_svhn")]["status"] == "not written"
     assert rows[("cmmd_t2_xrmb", "xrmb")]["not_run_because"].startswith("no run record for variant 'xrmb'")
+
+
+def test_mnist5k_sweeps_run_two_epochs_on_a_fixture_and_fill_their_tables(tmp_path):
+    """`make tables-mnist5k`'s Sohn and JMVAE sweeps (the CMMD one: the Table 2 test above), on MNIST
+    files in torchvision's layout: each composes, runs two epochs, and its table gets every cell, its
+    claims and its learning curves."""
+    from tests.conftest import write_mnist_raw
+
+    mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
+    common = [f"dataset.root={mnist}", "dataset.val_size=100", "seed=0", "trainer.max_epochs=2",
+              "trainer.check_val_every_n_epoch=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs"]
+    jmvae = ["eval.k=2", "eval.n_w=2", "eval.max_points=50", "++model.warmup_epochs=1"]
+    for args in (["sweep=sohn14_t1_mnist5k", "model.n_hidden=32"], ["sweep=jmvae16_t1_mnist5k", *jmvae],
+                 ["sweep=jmvae16_t1_mnist5k", "experiment=jmvae16_jmvae_kl", "model.alpha=0.01,0.1,1.0", *jmvae],
+                 ["sweep=jmvae16_f3_mnist5k", *jmvae]):
+        result = run_cli("-m", *args, *common, timeout=600)
+        assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
+    for table in ("sohn14_t1", "jmvae16_t1", "jmvae16_t3", "jmvae16_f3"):
+        built = run_cli(table, "--variant", "mnist5k", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                        f"{tmp_path}/results", module="mmrepro.tables")
+        assert built.returncode == 0, built.stderr
+    sohn = (tmp_path / "results" / "sohn14" / "t1_mnist5k.md").read_text()
+    t1 = (tmp_path / "results" / "jmvae16" / "t1_mnist5k.md").read_text()
+    for text, cells, claims in ((sohn, 9, 8), (t1, 3 + 4 * 4, 6)):
+        results = text.split("## Results")[1].split("## ")[0]
+        assert "not run" not in results and results.count("(n=1)") == cells
+        assert text.split("## Paper claims")[1].split("## ")[0].count("| **") == claims
+        assert "5,000-digit real MNIST subset" in text and "epochs: 2;" in text
+    assert sohn.count("best at epoch 2 of 2 (n=1)") == 3 and t1.count("best at epoch") == 7
+    for png in ("sohn14/learning_curves_mnist5k.png", "jmvae16/learning_curves_mnist5k.png", "jmvae16/f3_mnist5k.png",
+                "jmvae16/f7_mnist5k.png"):
+        assert (tmp_path / "results" / png).stat().st_size > 5000, png

@@ -4,8 +4,8 @@
 Binarisation as the JMVAE paper and code: training images are re-binarised at random every epoch
 (here: a fresh Bernoulli draw of the grey values in every training batch, on device), validation
 and test images are binarised once with `binarize_seed`. Split: `split: paper` = 50k train / 10k
-validation (the last 10k training images) / 10k test, as the paper says; `split: code` = the
-official JMVAE code's 60k train (train+valid concatenated) / 10k test, with no validation split.
+validation (the last `val_size` = 10k training images) / 10k test, as the paper says; `split: code` =
+the official JMVAE code's 60k train (train+valid concatenated) / 10k test, with no validation split.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import numpy as np
 from mmrepro.data import mnist
 from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule, binarize
-from mmrepro.errors import ConfigError, check_choice
-
-VAL_SIZE = 10000  # JMVAE paper: 50k train / 10k validation
+from mmrepro.errors import ConfigError, check_choice, check_range
 
 
 class MNISTLabel(TensorDataModule):
@@ -29,12 +27,13 @@ class MNISTLabel(TensorDataModule):
     resample_train = ("image",)
 
     def __init__(self, root: str = "data", download: bool = True, batch_size: int = 100, split: str = "paper",
-                 binarize_seed: int = 0):
+                 binarize_seed: int = 0, val_size: int = 10000):
         super().__init__(batch_size)
         self.root = Path(root)
         self.download = bool(download)
         self.split_kind = check_choice("split", split, ("paper", "code"))
         self.binarize_seed = binarize_seed
+        self.val_size = check_range("val_size", val_size, 1, integer=True)
 
     def source_files(self) -> list[Path]:
         return mnist.source_files(self.root)
@@ -45,10 +44,11 @@ class MNISTLabel(TensorDataModule):
         x, x_test = x.reshape(len(x), -1) / np.float32(255), x_test.reshape(len(x_test), -1) / np.float32(255)
         parts = {"train": (x, y), "test": (x_test, y_test)}
         if self.split_kind == "paper":
-            if len(x) <= VAL_SIZE:
-                raise ConfigError("dataset.split", f"'paper' holds out the last {VAL_SIZE} training images for "
-                                  f"validation but {self.root} has only {len(x)}; use dataset.split=code")
-            n = len(x) - VAL_SIZE
+            if len(x) <= self.val_size:
+                raise ConfigError("dataset.split", f"'paper' holds out the last {self.val_size} training images for "
+                                  f"validation but {self.root} has only {len(x)}; set dataset.val_size or use "
+                                  "dataset.split=code")
+            n = len(x) - self.val_size
             parts = {"train": (x[:n], y[:n]), "val": (x[n:], y[n:]), "test": (x_test, y_test)}
         out = {}
         for i, (split, (images, labels)) in enumerate(parts.items()):
