@@ -202,6 +202,8 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
             which = "Every seed's run." if figure.get("source") == "records" else "Lowest seed of each model."
             lines += [f"![{figure['title']}]({png.name})", "", f"{figure['title']} ({png.name}): {figure['caption']} "
                       f"{which}", ""]
+        elif figure.get("source") == "records":
+            lines += [f"{figure['title']}: not drawn: no finished run recorded a `{figure['metric']}` curve.", ""]
         else:
             lines += [f"{figure['title']}: not drawn: no finished run saved its figure data.", ""]
     lines += provenance_section(linked)
@@ -372,6 +374,9 @@ def convergence_section(spec: dict, by_row: dict) -> list[str]:
     lines = ["## Convergence", "", f"`{metric}` from Lightning's validation loop, averaged over seeds and "
              f"smoothed by a {window}-epoch moving mean; the epoch where that curve is "
              f"{'lowest' if mode == 'min' else 'highest'} (where the row stopped improving):", ""]
+    if not any(mean_curve(by_row[row_key(row)], metric)[2] for row in spec["rows"]):
+        return lines[:2] + [f"No run record has a `{metric}` curve: these runs predate per-epoch validation, or "
+                            "validated too rarely (`trainer.check_val_every_n_epoch`). Rerun the table's make target.", ""]
     for row in spec["rows"]:
         epochs, values, n = mean_curve(by_row[row_key(row)], metric)
         if not n:
@@ -395,7 +400,8 @@ def build_figure(figure: dict, spec: dict, variant: str, by_row: dict, out_dir: 
         if not series:
             return None
         path = out_dir / f"{figure['file']}_{variant}.png"
-        getattr(figures, figure["kind"])(series, figure["metric"], path, f"{figure['title']} ({variant})")
+        getattr(figures, figure["kind"])(series, figure["metric"], path, f"{figure['title']} ({variant})",
+                                         figure.get("ylabel"))
         return path
     panels = []
     for row in spec["rows"]:

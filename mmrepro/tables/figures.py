@@ -244,9 +244,11 @@ def latent_tsne(panels: list[tuple[str, Path]], path: Path, title: str) -> None:
     save(fig, path, title, tight=False)
 
 
-def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Path, title: str) -> None:
+def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Path, title: str,
+                    ylabel: str | None = None) -> None:
     """Per row, the per-epoch validation `metric` of its runs (the records' `curves`): the mean over
-    seeds as a line, the seeds' range as a band."""
+    seeds as a line, the seeds' range as a band. The y range fits the last four fifths of training
+    (the first epochs may start far higher)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     late = []
     for i, (label, records) in enumerate(series):
@@ -255,8 +257,9 @@ def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Pat
         epochs = np.asarray(records[0]["curves"]["epoch"][:n]) + 1
         ax.plot(epochs, values.mean(0), color=f"C{i}", lw=1.2, label=f"{label} (mean of {len(records)} seeds)")
         ax.fill_between(epochs, values.min(0), values.max(0), color=f"C{i}", alpha=0.15, lw=0)
-        late.append(values.mean(0)[n // 5:].max())
-    ax.set(xlabel="epoch", ylabel=metric, ylim=(0, 1.3 * max(late)))   # the first fifth of training may start far higher
+        late += [values.min(0)[n // 5:].min(), values.max(0)[n // 5:].max()]
+    pad = 0.1 * (max(late) - min(late)) or 0.1 * abs(max(late)) or 1.0
+    ax.set(xlabel="epoch", ylabel=ylabel or metric, ylim=(min(late) - pad, max(late) + pad))
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     save(fig, path, title)
