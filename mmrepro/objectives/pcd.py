@@ -44,7 +44,7 @@ class PersistentCD(nn.Module):
     def step(self, rbm, v: torch.Tensor, init: str) -> dict:
         h_chain = self.chain_h
         for sweep in range(self.gibbs_steps):
-            v_neg = sample_bernoulli(rbm.visible_logits(h_chain).sigmoid_())
+            v_neg = rbm.sample_visible(h_chain)
             if sweep < self.gibbs_steps - 1:
                 h_chain = sample_bernoulli(rbm.hidden_probs(v_neg))
         both = torch.cat([v, v_neg])
@@ -54,8 +54,8 @@ class PersistentCD(nn.Module):
         # whose gradient is written below), on the first MONITOR_ROWS rows of each: a progress
         # and NaN signal at a small fraction of the cost of a softplus over the whole batch.
         m = min(MONITOR_ROWS, n, v_neg.shape[0])
-        free_pos = -(v[:m] @ rbm.c) - F.softplus(a[:m]).sum(-1)
-        free_neg = -(v_neg[:m] @ rbm.c) - F.softplus(a[n:n + m]).sum(-1)
+        free_pos = rbm.visible_energy(v[:m]) - F.softplus(a[:m]).sum(-1)
+        free_neg = rbm.visible_energy(v_neg[:m]) - F.softplus(a[n:n + m]).sum(-1)
         h = a.sigmoid_()
         self.chain_h = sample_bernoulli(h[n:])
         hidden_mean = h[:n].mean(0)

@@ -3,7 +3,9 @@
 For a (conditional) RBM, d(-log p)/d(theta) = E_data[dE/dtheta] - E_model[dE/dtheta]. With the
 hidden units summed out, both expectations reduce to visible vectors and hidden probabilities
 (Sohn et al. 2014, Eq. 6), so the estimator needs one product v^T h per phase. Both phases are
-stacked into one matrix product ([v+; v-]^T [-h+/n+; h-/n-]), the way a BLAS likes it.
+stacked into one matrix product ([v+; v-]^T [-h+/n+; h-/n-]), the way a BLAS likes it. The
+visible-bias gradient is mean(v-) - mean(v+) for binary and unit-variance Gaussian units alike
+(dE/dc is -v and c - v), so one estimator serves both.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Binary visible units of every modality are concatenated into v = [x; y] with one
 W = [W^x; W^y] (V x K), visible biases c = [c^x; c^y] and hidden biases b: the MRBM "is equivalent
 to an RBM whose visible variables are the concatenation" (Sec. 3.1). Modality m is the row slice
 W[slice_m], a contiguous view, so per-modality products cost no copy.
+
+A modality may instead have Gaussian visible units of unit variance (`visible`; the bottom layer of
+MDRNN's image pathway, Sec. 4.2, on standardised features, as the authors' code): its energy term
+-c.v becomes ||v - c||^2 / 2, so P(v|h) = N(c + W h, I) while P(h|v) keeps the form of Eq. 6. With
+one modality the class is a plain RBM (the layers of a deep pathway).
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 MEAN_FIELD_INITS = ("zeros", "doubled")
+VISIBLE_UNITS = ("bernoulli", "gaussian")
 
 
 class MultimodalRBM(nn.Module):
-    def __init__(self, sizes: list[int], n_hidden: int, init_std: float = 0.01):
+    def __init__(self, sizes: list[int], n_hidden: int, init_std: float = 0.01, visible: list[str] | None = None):
         super().__init__()
         self.sizes = list(sizes)
+        self.visible = list(visible or ["bernoulli"] * len(self.sizes))
+        if len(self.visible) != len(self.sizes) or any(u not in VISIBLE_UNITS for u in self.visible):
+            raise ValueError(f"visible: one of {VISIBLE_UNITS} per modality, got {self.visible}")
         starts = list(itertools.accumulate([0] + self.sizes))
         self.slices = [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
         n_visible = starts[-1]
@@ -37,13 +46,25 @@ class MultimodalRBM(nn.Module):
         return self.W.shape[1]
 
     # --- Eq. 5-7 -------------------------------------------------------------------------------
+    @property
+    def all_bernoulli(self) -> bool:
+        return all(u == "bernoulli" for u in self.visible)
+
+    def visible_energy(self, v: Tensor) -> Tensor:
+        """The visible-bias part of E: -c.v for binary units, ||v - c||^2 / 2 for Gaussian ones."""
+        if self.all_bernoulli:
+            return -(v @ self.c)
+        terms = [-(v[:, s] @ self.c[s]) if u == "bernoulli" else 0.5 * (v[:, s] - self.c[s]).pow(2).sum(-1)
+                 for s, u in zip(self.slices, self.visible)]
+        return torch.stack(terms).sum(0)
+
     def energy(self, v: Tensor, h: Tensor) -> Tensor:
         """E(v, h) of Eq. 5, per row."""
-        return -((v @ self.W) * h).sum(-1) - h @ self.b - v @ self.c
+        return -((v @ self.W) * h).sum(-1) - h @ self.b + self.visible_energy(v)
 
     def free_energy(self, v: Tensor) -> Tensor:
-        """F(v) = -log sum_h exp(-E(v, h)) = -c.v - sum_k softplus(v W_k + b_k)."""
-        return -(v @ self.c) - F.softplus(v @ self.W + self.b).sum(-1)
+        """F(v) = -log sum_h exp(-E(v, h)) = visible_energy(v) - sum_k softplus(v W_k + b_k)."""
+        return self.visible_energy(v) - F.softplus(v @ self.W + self.b).sum(-1)
 
     def hidden_probs(self, v: Tensor) -> Tensor:
         """P(h_k = 1 | v), Eq. 6."""
@@ -56,9 +77,27 @@ class MultimodalRBM(nn.Module):
         s = self.slices[modality]
         return h @ self.W[s].T + self.c[s]
 
+    def visible_mean(self, h: Tensor) -> Tensor:
+        """E[v | h]: sigmoid of Eq. 7's logits for binary units, c + W h for Gaussian ones."""
+        logits = self.visible_logits(h)
+        if self.all_bernoulli:
+            return logits.sigmoid_()
+        return torch.cat([logits[:, s].sigmoid() if u == "bernoulli" else logits[:, s]
+                          for s, u in zip(self.slices, self.visible)], 1)
+
+    def sample_visible(self, h: Tensor) -> Tensor:
+        """v ~ P(v | h): Bernoulli for binary units, N(c + W h, I) for Gaussian ones."""
+        if self.all_bernoulli:
+            return sample_bernoulli(self.visible_logits(h).sigmoid_())
+        mean = self.visible_mean(h)
+        return torch.cat([sample_bernoulli(mean[:, s]) if u == "bernoulli" else mean[:, s] + torch.randn_like(mean[:, s])
+                          for s, u in zip(self.slices, self.visible)], 1)
+
     # --- exact quantities, for tiny models only (tests) -----------------------------------------
     def log_partition_exact(self) -> Tensor:
-        """log Z by enumerating all 2^V visible states (V <= 20)."""
+        """log Z by enumerating all 2^V visible states (V <= 20; binary visible units only)."""
+        if not self.all_bernoulli:
+            raise ValueError("exact partition function by visible enumeration needs binary visible units")
         if self.n_visible > 20:
             raise ValueError("exact partition function needs n_visible <= 20")
         states = all_binary_states(self.n_visible, self.W.dtype, self.W.device)
