@@ -20,6 +20,8 @@ def launch_id() -> str:
 # ${or:a,b}: a unless it is null, else b (used in run-directory names).
 OmegaConf.register_new_resolver("or", lambda value, fallback: fallback if value is None else value, replace=True)
 OmegaConf.register_new_resolver("launch_id", launch_id, replace=True)
+# ${sum:a,b,...}: the numbers' sum (an MDRNN run's trainer.max_epochs: the sum of its stages).
+OmegaConf.register_new_resolver("sum", lambda *values: sum(values), replace=True)
 
 
 def task(cfg):
