@@ -20,6 +20,17 @@ def run_cli(*args: str, module: str = "mmrepro", timeout: int = 300) -> subproce
                           timeout=timeout, env=env)
 
 
+@pytest.fixture
+def float64():
+    """Exact comparisons need float64; restored afterwards so other test modules are unaffected."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
 def records_under(path: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(path).rglob("run.json"))]
 

@@ -11,13 +11,7 @@ from mmrepro.models.components.multimodal_rbm import MultimodalRBM, all_binary_s
 from mmrepro.objectives.pcd import PersistentCD
 from mmrepro.objectives.rbm_gradients import set_contrastive_grads
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")   # exact comparisons (tests/conftest.py)
 
 
 def rbm(sizes=(3,), visible=("gaussian",), hidden=3, std=0.5, seed=0):

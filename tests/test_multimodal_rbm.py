@@ -11,14 +11,7 @@ from mmrepro.objectives.cd_percloss import CDPercLoss, select_lowest_free_energy
 from mmrepro.objectives.multi_prediction import MultiPrediction
 from mmrepro.objectives.pcd import PersistentCD
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    """Exact comparisons need float64; restored afterwards so other test modules are unaffected."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")   # exact comparisons (tests/conftest.py)
 
 
 def tiny_rbm(sizes=(3, 2), hidden=3, std=0.8, seed=0):
