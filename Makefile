@@ -207,8 +207,7 @@ table-jmvae16_t1_mnist5k: install
 	rc=0; \
 	$(MNIST5K_DATA); \
 	$(RUN) -m sweep=jmvae16_t1_mnist5k dataset.root=$(MNIST5K_ROOT) || rc=$$?; \
-	$(RUN) -m sweep=jmvae16_t1_mnist5k dataset.root=$(MNIST5K_ROOT) experiment=jmvae16_jmvae_kl \
-		model.alpha=$(JMVAE_ALPHAS) || rc=$$?; \
+	$(RUN) -m sweep=jmvae16_t1_mnist5k dataset.root=$(MNIST5K_ROOT) experiment=jmvae16_jmvae_kl model.alpha=$(JMVAE_ALPHAS) || rc=$$?; \
 	$(TABLES) jmvae16_t1 --variant mnist5k || rc=$$?; \
 	$(TABLES) jmvae16_t3 --variant mnist5k || rc=$$?; \
 	exit $$rc
