@@ -16,13 +16,15 @@ def progress_bar(every_s: float = 10.0) -> ProgressBar:
 
 
 class EpochLines(ProgressBar):
-    """`epoch 3/200 (step 30): train/loss 12.35, val/loss 13.6 [1.2 s/epoch]` on stdout."""
+    """`epoch 3/200 (step 30): train/loss 12.35, val/loss 13.6 [1.2 s/epoch]` on stdout; the rate is
+    over the epochs since the previous line (what the next ones will likely take)."""
 
     def __init__(self, every_s: float = 10.0):
         super().__init__()
         self.every_s = every_s
         self.enabled = True
-        self.last_line = self.started = 0.0
+        self.last_line = self.rate_since = 0.0
+        self.line_epoch = 0
 
     @property
     def is_enabled(self) -> bool:
@@ -35,16 +37,17 @@ class EpochLines(ProgressBar):
         self.enabled = True
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.started, self.first_epoch = time.monotonic(), trainer.current_epoch
+        self.rate_since, self.line_epoch = time.monotonic(), trainer.current_epoch
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         now = time.monotonic()
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
         if not self.enabled or trainer.sanity_checking or (now - self.last_line < self.every_s and not last):
             return
-        self.last_line = now
+        per_epoch = (now - self.rate_since) / max(1, trainer.current_epoch + 1 - self.line_epoch)
+        self.last_line = self.rate_since = now
+        self.line_epoch = trainer.current_epoch + 1
         metrics = {k: v for k, v in trainer.callback_metrics.items() if k.startswith(("train/loss", "val/"))}
         values = ", ".join(f"{k} {float(v):.4g}" for k, v in sorted(metrics.items()))
-        per_epoch = (now - self.started) / max(1, trainer.current_epoch + 1 - self.first_epoch)
         print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} (step {trainer.global_step}): {values} "
               f"[{per_epoch:.3g} s/epoch]", flush=True)

@@ -320,3 +320,22 @@ def test_every_dataset_root_lives_under_paths_data_dir_which_mmrepro_data_moves(
     monkeypatch.delenv("MMREPRO_DATA")
     assert OmegaConf.to_container(compose_config("dataset=xrmb").dataset, resolve=True)["root"] == "data/xrmb"
     assert compose_config("paths.data_dir=/d", "dataset=mnist_svhn").dataset.svhn_root == "/d/svhn"
+
+
+def test_progress_lines_give_the_recent_rate_not_the_average_since_the_start(monkeypatch, capsys):
+    """A run slowed down half-way (another process on the cores) shows its current s/epoch."""
+    from types import SimpleNamespace
+
+    from mmrepro import progress
+
+    clock = iter([100.0, 101.0, *range(102, 112), 116.0, 121.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    lines = progress.EpochLines(every_s=10)
+    trainer = SimpleNamespace(current_epoch=0, max_epochs=50, sanity_checking=False, callback_metrics={}, global_step=0)
+    lines.on_train_start(trainer, None)
+    for epoch in range(13):                    # 1 s per epoch for 11 epochs, then 5 s
+        trainer.current_epoch = epoch
+        lines.on_train_epoch_end(trainer, None)
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in printed] == ["1/50", "11/50", "13/50"]
+    assert [line.split("[")[1] for line in printed] == ["1 s/epoch]", "1 s/epoch]", "5 s/epoch]"]
