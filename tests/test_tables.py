@@ -36,11 +36,14 @@ def test_table_cells_from_records(tmp_path):
     record(runs, "sweeps/t1_digits/20260102-000000", 0, "sohn14_t1_mrbm_pcd", 0, metrics(2.0, 10.0, 20.0))
     record(runs, "sweeps/t1_digits/20260102-000000", 1, "sohn14_t1_mrbm_pcd", 1, metrics(4.0, 12.0, 22.0))
     record(runs, "sweeps/t1_digits/20260102-000000", 2, "sohn14_t1_mrbm_cdpl", 0, error="model.optim.lr: must be > 0")
+    record(runs, "sweeps/t1_digits/20260102-000000", 3, "sohn14_t1_mrbm_pcd", 2, error="SIGTERM at epoch 3")
+    interrupted = runs / "sweeps/t1_digits/20260102-000000/3/run.json"
+    interrupted.write_text(interrupted.read_text().replace('"status": "failed"', '"status": "interrupted"'))
     text = build_table("sohn14_t1", "digits", runs, results).read_text()
     results_part = text.split("## Results")[1].split("## Provenance")[0]
     rows = {line.split(" | ")[0].strip("| "): line for line in results_part.splitlines() if line.startswith("| M")}
     pcd = rows["ML (PCD)"].split(" | ")
-    assert pcd[1] == "1.57" and pcd[2] == "3.00 ± 1.41 (n=2)"  # paper column, then ours
+    assert pcd[1] == "1.57" and pcd[2] == "3.00 ± 1.41 (n=2) (1 seed(s) interrupted)"  # paper column, then ours
     assert "99.00" not in text
     # Each reason once, under the table; the cells point at it.
     notes = dict(line[3:].split(") ", 1) for line in results_part.splitlines() if line.startswith("- ("))
@@ -55,7 +58,7 @@ def test_table_cells_from_records(tmp_path):
     assert not any(c.startswith(f"{v:.2f} ") for c in ours for v in values)
     copies = sorted(p.name for p in (results / "sohn14" / "runs" / "t1_digits").iterdir())
     assert copies == ["sohn14_t1_mrbm_cdpl_seed0.json", "sohn14_t1_mrbm_pcd_seed0.json",
-                      "sohn14_t1_mrbm_pcd_seed1.json"]
+                      "sohn14_t1_mrbm_pcd_seed1.json", "sohn14_t1_mrbm_pcd_seed2.json"]
     assert "[run.json](runs/t1_digits/sohn14_t1_mrbm_pcd_seed1.json)" in text and "`abc123`" in text
     assert "ours is different data" in text
 

@@ -148,7 +148,8 @@ def cell(records: list[dict], metric: str, not_run: str, reasons: dict[str, int]
     failed = [r for r in records if r.get("status") in ("failed", "interrupted")]
     unreadable = [r for r in records if r.get("status") == "unreadable"]
     if ok:
-        notes = [f"{len(failed)} seed(s) failed"] if failed else []
+        notes = [f"{n} seed(s) {status}" for status in ("failed", "interrupted")
+                 if (n := sum(r.get("status") == status for r in failed))]
         notes += [f"record unreadable: {r['_path']}" for r in unreadable]
         return fmt(ok) + (f" ({'; '.join(notes)})" if notes else "")
     if unreadable:
