@@ -255,7 +255,8 @@ def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Pat
         n = min(len(r["curves"][metric]) for r in records)
         values = np.array([r["curves"][metric][:n] for r in records], dtype=float)
         epochs = np.asarray(records[0]["curves"]["epoch"][:n]) + 1
-        ax.plot(epochs, values.mean(0), color=f"C{i}", lw=1.2, label=f"{label} (mean of {len(records)} seeds)")
+        seeds = f"{len(records)} seed{'s' if len(records) > 1 else ''}"
+        ax.plot(epochs, values.mean(0), color=f"C{i}", lw=1.2, label=f"{label} (mean of {seeds})")
         ax.fill_between(epochs, values.min(0), values.max(0), color=f"C{i}", alpha=0.15, lw=0)
         late += [values.min(0)[n // 5:].min(), values.max(0)[n // 5:].max()]
     pad = 0.1 * (max(late) - min(late)) or 0.1 * abs(max(late)) or 1.0
