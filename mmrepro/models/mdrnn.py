@@ -34,13 +34,12 @@ from mmrepro.checkpointing import RunCheckpoint
 from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_range
 from mmrepro.models.components.multimodal_rbm import MultimodalRBM, sample_bernoulli
+from mmrepro.models.components.rbm_training import checked_optim, checked_sparsity, set_momentum, sgd, sparsity_update
 from mmrepro.models.guards import check_finite_loss
 from mmrepro.models.validation import forked_rng, log_val
 from mmrepro.objectives.multi_prediction import MultiPrediction
 from mmrepro.objectives.pcd import PersistentCD
 from mmrepro.records import replace_atomic
-
-OPTIM_KEYS = ("lr", "lr_decay", "momentum", "initial_momentum", "momentum_warmup_epochs", "weight_decay")
 
 
 class MDRNNModule(L.LightningModule):
@@ -72,11 +71,10 @@ class MDRNNModule(L.LightningModule):
         self.stages = dict(stages or {"layer_epochs": 10, "top_epochs": 10, "finetune_epochs": 10})
         for key in ("layer_epochs", "top_epochs", "finetune_epochs"):
             check_range(f"stages.{key}", self.stages[key], 0, integer=True)
-        self.optim = {"pretrain": dict(optim), "finetune": {**dict(optim), **dict((finetune or {}).get("optim") or {})}}
-        for stage, o in self.optim.items():
-            for key in OPTIM_KEYS:
-                check_range(f"{'finetune.' if stage == 'finetune' else ''}optim.{key}", o[key], 0)
-        self.sparsity = dict(sparsity or {"cost": 0.0, "target": 0.2, "damping": 0.9})
+        self.optim = {"pretrain": checked_optim(optim),
+                      "finetune": checked_optim({**dict(optim), **dict((finetune or {}).get("optim") or {})},
+                                                "finetune.optim")}
+        self.sparsity = checked_sparsity(sparsity)
         finetune = dict(finetune or {})
         self.T = check_range("finetune.T", finetune.get("T", 10), 0, integer=True)
         self.keep_ratio = check_range("finetune.keep_ratio", finetune.get("keep_ratio", 0.0), 0, 1)
@@ -96,8 +94,8 @@ class MDRNNModule(L.LightningModule):
         objective.pop("_target_", None)
         self.top_objective = MultiPrediction(**objective)
         self.depth = max(len(self.layers[m]) for m in self.names)
-        for i, rbm in enumerate(self.rbms()):
-            self.register_buffer(f"hidden_mean_avg_{i}", torch.full((rbm.n_hidden,), float(self.sparsity["target"])))
+        for rbm in self.rbms():  # each pretrained RBM's running hidden mean, for the sparsity update
+            rbm.register_buffer("hidden_mean_avg", torch.full((rbm.n_hidden,), float(self.sparsity["target"])))
         self.last_finite_loss = float("nan")
 
     # --- stages ---------------------------------------------------------------------------------
@@ -134,12 +132,9 @@ class MDRNNModule(L.LightningModule):
     def configure_optimizers(self):
         optimizers, schedulers = [], []
         for name, _ in self.schedule():
-            o = self.optim["finetune" if name == "finetune" else "pretrain"]
-            weights, biases = self.stage_params(name)
-            opt = torch.optim.SGD([{"params": weights, "weight_decay": o["weight_decay"]},
-                                   {"params": biases, "weight_decay": 0.0}], lr=o["lr"], momentum=o["initial_momentum"])
+            opt, sched = sgd(*self.stage_params(name), self.optim["finetune" if name == "finetune" else "pretrain"])
             optimizers.append(opt)
-            schedulers.append(torch.optim.lr_scheduler.LambdaLR(opt, lambda e, d=o["lr_decay"]: 1.0 / (1.0 + d * e)))
+            schedulers.append(sched)
         return optimizers, schedulers
 
     def setup(self, stage: str) -> None:
@@ -162,10 +157,7 @@ class MDRNNModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         index, name, local = self.stage_at(self.current_epoch)
-        o = self.optim["finetune" if name == "finetune" else "pretrain"]
-        momentum = o["initial_momentum"] if local < o["momentum_warmup_epochs"] else o["momentum"]
-        for group in self.optimizers()[index].param_groups:
-            group["momentum"] = momentum
+        set_momentum(self.optimizers()[index], self.optim["finetune" if name == "finetune" else "pretrain"], local)
 
     def on_train_epoch_end(self) -> None:
         index, name, local = self.stage_at(self.current_epoch)
@@ -186,8 +178,8 @@ class MDRNNModule(L.LightningModule):
 
     def down(self, m: str, h_top: Tensor) -> Tensor:
         """Eq. 13: from h(L) down pathway m to its visible units' expected values."""
-        h = torch.sigmoid(h_top @ self.top.W[self.top.slices[self.names.index(m)]].T
-                          + self.top.c[self.top.slices[self.names.index(m)]])
+        part = self.top.slices[self.names.index(m)]
+        h = torch.sigmoid(h_top @ self.top.W[part].T + self.top.c[part])
         for rbm in reversed(self.layers[m]):
             h = rbm.visible_mean(h)
         return h
@@ -252,14 +244,14 @@ class MDRNNModule(L.LightningModule):
                 if chain.chain_h.numel() == 0:
                     chain.reset(rbm, v)
                 out = chain.step(rbm, v, "zeros")
-                self.apply_sparsity(rbm, out["hidden_mean"])
+                sparsity_update(rbm, rbm.hidden_mean_avg, out["hidden_mean"], self.sparsity)
                 losses.append(out["loss"])
             loss = torch.stack(losses).mean()
         elif name == "top":
             with torch.no_grad():
                 v = torch.cat([self.up(m, batch[m]) for m in self.names], 1)
             out = self.top_objective.step(self.top, v, "zeros")
-            self.apply_sparsity(self.top, out["hidden_mean"])
+            sparsity_update(self.top, self.top.hidden_mean_avg, out["hidden_mean"], self.sparsity)
             loss = out["loss"]
         else:
             loss = self.finetune_loss(batch, keep_ratio=self.keep_ratio)
@@ -268,15 +260,6 @@ class MDRNNModule(L.LightningModule):
         check_finite_loss(self, loss, "model.optim.lr")
         if self.global_step % self.trainer.log_every_n_steps == 0:
             self.log("train/loss", loss.detach(), prog_bar=True, batch_size=len(batch[self.names[0]]))
-
-    def apply_sparsity(self, rbm: MultimodalRBM, hidden_mean: Tensor) -> None:
-        """The MRBM's bias-only sparsity update (MRBMModule), per pretrained RBM."""
-        s = self.sparsity
-        if s["cost"] == 0:
-            return
-        avg = getattr(self, f"hidden_mean_avg_{self.rbms().index(rbm)}")
-        avg.mul_(s["damping"]).add_(hidden_mean, alpha=1 - s["damping"])
-        rbm.b.grad += s["cost"] * (avg - s["target"])
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         """val/loss: MDRNN's objective (each modality reconstructed from the other through T passes),

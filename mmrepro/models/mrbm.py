@@ -1,9 +1,9 @@
 """MRBMModule: trains the multimodal RBM of Sohn et al. 2014 with one of three objectives.
 
 The objective (PersistentCD, CDPercLoss or MultiPrediction; config `model.objective`) writes the
-gradients; this module owns the optimiser (SGD with momentum, per-epoch lr decay, L2 on weights),
-the hidden-sparsity regulariser, the NaN guard, and inference for evaluation. Choices the paper
-leaves open are the authors' code's, documented in configs/model/_mrbm.yaml:
+gradients; this module owns the optimiser and the hidden-sparsity regulariser (as every RBM model
+sets them up: components/rbm_training.py), the NaN guard, and inference for evaluation. Choices the
+paper leaves open are the authors' code's, documented in configs/model/_mrbm.yaml:
 - sparsity: Lee et al. (2008)-style bias-only update b += lr * cost * (target - q), q a running
   average (damping) of the hidden means on the data, for all three objectives (the authors' code
   uses this form for PCD/CD-PercLoss and a penalty on the final mean-field h for MP);
@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.multimodal_rbm import MEAN_FIELD_INITS, MultimodalRBM, sample_bernoulli
+from mmrepro.models.components.rbm_training import checked_optim, checked_sparsity, set_momentum, sgd, sparsity_update
 from mmrepro.models.guards import check_finite_loss
 from mmrepro.models.validation import forked_rng, log_val
 
@@ -40,17 +41,8 @@ class MRBMModule(L.LightningModule):
         self.names = [m.name for m in modalities]
         check_range("n_hidden", n_hidden, 1, integer=True)
         check_range("init_std", init_std, 0, lo_inclusive=False)
-        self.optim = dict(optim or {})
-        check_range("optim.lr", self.optim["lr"], 0, lo_inclusive=False)
-        check_range("optim.lr_decay", self.optim["lr_decay"], 0)
-        check_range("optim.momentum", self.optim["momentum"], 0, 1, hi_inclusive=False)
-        check_range("optim.initial_momentum", self.optim["initial_momentum"], 0, 1, hi_inclusive=False)
-        check_range("optim.momentum_warmup_epochs", self.optim["momentum_warmup_epochs"], 0, integer=True)
-        check_range("optim.weight_decay", self.optim["weight_decay"], 0)
-        self.sparsity = dict(sparsity or {"cost": 0.0, "target": 0.2, "damping": 0.9})
-        check_range("sparsity.target", self.sparsity["target"], 0, 1, lo_inclusive=False, hi_inclusive=False)
-        check_range("sparsity.cost", self.sparsity["cost"], 0)
-        check_range("sparsity.damping", self.sparsity["damping"], 0, 1, hi_inclusive=False)
+        self.optim = checked_optim(optim or {})
+        self.sparsity = checked_sparsity(sparsity)
         self.inference = dict(inference or {"init": "zeros", "iters": 10, "tol": 1e-5})
         check_choice("inference.init", self.inference["init"], MEAN_FIELD_INITS)
         check_range("inference.iters", self.inference["iters"], 0, integer=True)
@@ -77,19 +69,11 @@ class MRBMModule(L.LightningModule):
                 self.objective.reset(self.rbm, sample_bernoulli(train[: dm.batch_size]))
 
     def configure_optimizers(self):
-        o = self.optim
-        opt = torch.optim.SGD(
-            [{"params": [self.rbm.W], "weight_decay": o["weight_decay"]},
-             {"params": [self.rbm.b, self.rbm.c], "weight_decay": 0.0}],
-            lr=o["lr"], momentum=o["initial_momentum"])
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0 / (1.0 + o["lr_decay"] * epoch))
+        opt, sched = sgd([self.rbm.W], [self.rbm.b, self.rbm.c], self.optim)
         return [opt], [sched]
 
     def on_train_epoch_start(self) -> None:
-        o = self.optim
-        momentum = o["initial_momentum"] if self.current_epoch < o["momentum_warmup_epochs"] else o["momentum"]
-        for group in self.optimizers().param_groups:
-            group["momentum"] = momentum
+        set_momentum(self.optimizers(), self.optim, self.current_epoch)
 
     def on_train_epoch_end(self) -> None:
         self.lr_schedulers().step()
@@ -100,7 +84,7 @@ class MRBMModule(L.LightningModule):
         if self.objective.resample_inputs:
             v = sample_bernoulli(v)
         out = self.objective.step(self.rbm, v, self.inference["init"])
-        self._apply_sparsity(out["hidden_mean"])
+        sparsity_update(self.rbm, self.hidden_mean_avg, out["hidden_mean"], self.sparsity)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             for p in self.rbm.parameters():
                 dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
@@ -123,13 +107,6 @@ class MRBMModule(L.LightningModule):
         for name, value in xents.items():
             log_val(self, f"val/xent_{name}", value, size)
         log_val(self, "val/loss", torch.stack(list(xents.values())).mean(), size)
-
-    def _apply_sparsity(self, hidden_mean: Tensor) -> None:
-        s = self.sparsity
-        if s["cost"] == 0:
-            return
-        self.hidden_mean_avg.mul_(s["damping"]).add_(hidden_mean, alpha=1 - s["damping"])
-        self.rbm.b.grad += s["cost"] * (self.hidden_mean_avg - s["target"])
 
     # --- inference (Eq. 6 with every modality, Eq. 8 with one missing) -------------------------
     @torch.no_grad()
