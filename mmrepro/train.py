@@ -145,10 +145,15 @@ def load_weights(model, path: Path, target: str) -> None:
         raise ConfigError("init_from", f"{path} holds a checkpoint of model {saved or '(not an mmrepro run)'}, "
                           f"but this run's model is {target}; allowed: a checkpoint of {target}")
     state, own = ckpt["state_dict"], model.state_dict()
-    differ = sorted(k for k in set(state) | set(own) if k not in state or k not in own or state[k].shape != own[k].shape)
+    # Empty buffers are sized on first use (persistent chains): any saved size fits them.
+    differ = [k for k in [*own, *(k for k in state if k not in own)]
+              if k not in state or k not in own or (state[k].shape != own[k].shape and own[k].numel() > 0)]
     if differ:
-        raise ConfigError("init_from", f"{path} was saved with other model settings: {len(differ)} tensors differ "
-                          f"(e.g. {differ[0]}); use the settings of the run that saved it")
+        first = differ[0]
+        shapes = ", ".join(f"{where} {tuple(d[first].shape) if first in d else 'absent'}"
+                           for where, d in (("saved", state), ("here", own)))
+        raise ConfigError("init_from", f"{path} was saved with other model settings: {len(differ)} tensors differ, "
+                          f"the first {first} ({shapes}); use the settings of the run that saved it")
     model.load_state_dict(state)
 
 

@@ -115,7 +115,10 @@ def test_finetune_loss_is_the_mean_cross_entropy_of_both_directions():
 
 
 class Rows(L.LightningDataModule):
-    """Binary rows in the TensorDataModule interface the module reads (split, train batches)."""
+    """Binary rows in the TensorDataModule interface the module reads (split, train_split, resolve,
+    train batches)."""
+
+    train_split = "train"
 
     def __init__(self, n=40):
         super().__init__()
@@ -124,6 +127,9 @@ class Rows(L.LightningDataModule):
 
     def split(self, name):
         return self.data
+
+    def resolve(self, rows):
+        return rows
 
     def train_dataloader(self):
         rows = [{k: v[i] for k, v in self.data.items()} for i in range(len(self.data["left"]))]
@@ -178,3 +184,30 @@ def test_a_gaussian_pathway_reconstructs_linearly_and_is_scored_by_squared_error
     assert torch.allclose(y, h1 @ L0.W.T + L0.c, atol=1e-12)           # N(c + W h, I): the mean, no sigmoid
     error = model.reconstruction_error("left", y, b["left"])
     assert torch.allclose(error, 0.5 * (y - b["left"]).pow(2).sum(1), atol=1e-12)
+
+
+def test_finetuning_starts_from_a_saved_stack_and_a_stack_of_other_sizes_names_its_first_differing_layer(tmp_path):
+    from mmrepro.train import load_weights
+
+    target = "mmrepro.models.mdrnn.MDRNNModule"
+    stack = tiny()
+    stack.chains["left"][0].chain_h = torch.rand(7, 4, dtype=torch.float64)   # chains sized by pretraining
+    torch.save({"mmrepro_model": target, "state_dict": stack.state_dict()}, tmp_path / "stage_top.ckpt")
+    finetune = tiny(seed=3)
+    load_weights(finetune, tmp_path / "stage_top.ckpt", target)
+    assert torch.equal(finetune.layers["left"][1].W, stack.layers["left"][1].W) and torch.equal(finetune.top.W, stack.top.W)
+    other = MDRNNModule(MODALITIES, {"left": [3, 5, 3], "right": [2, 3]}, top_hidden=4, optim=OPTIM,
+                        stages={"layer_epochs": 1, "top_epochs": 1, "finetune_epochs": 1}).double()
+    with pytest.raises(ConfigError, match=r"the first layers\.left\.0\.W \(saved \(3, 4\), here \(3, 5\)\)"):
+        load_weights(other, tmp_path / "stage_top.ckpt", target)
+
+
+def test_layer_lr_sets_each_pretrained_layers_rate_and_names_bad_pathways():
+    model = MDRNNModule(MODALITIES, {"left": [3, 4, 3], "right": [2, 3]}, top_hidden=4, optim=OPTIM,
+                        layer_lr={"left": [0.001]}, stages={"layer_epochs": 1, "top_epochs": 1, "finetune_epochs": 1})
+    level_0 = model.configure_optimizers()[0][0]
+    assert [g["lr"] for g in level_0.param_groups] == [0.001, 0.001, 0.05, 0.05]   # left's layer 0, right's layer 0
+    with pytest.raises(ConfigError, match="names no pathway: middle"):
+        MDRNNModule(MODALITIES, {"left": [3, 3], "right": [2, 3]}, optim=OPTIM, layer_lr={"middle": [0.1]})
+    with pytest.raises(ConfigError, match="lists 2 learning rates for the 1 layers of pathway left"):
+        MDRNNModule(MODALITIES, {"left": [3, 3], "right": [2, 3]}, optim=OPTIM, layer_lr={"left": [0.1, 0.1]})

@@ -29,6 +29,7 @@ def write_synthetic_flickr(root, n_unlabelled_files=2):
     counts = rng.poisson(0.003, (N, 2000)) * 2
     counts[0] = 0  # an example without tags, as in the real data
     save_csr(root / "text" / "text_all_2000_labelled.npz", counts)
+    (root / "text" / "vocab.txt").write_text("\n".join(f"tag{j}" for j in range(2000)) + "\n")
     labels = (rng.random((N, 38)) < 0.2).astype(np.float64)
     np.save(root / "labels.npy", labels)
     order = rng.permutation(N)

@@ -28,8 +28,10 @@ def test_sparsity_update_moves_the_average_and_the_bias_gradient_by_the_closed_f
 
 def test_sgd_decays_the_lr_per_epoch_puts_l2_on_weights_only_and_warms_up_momentum():
     rbm = MultimodalRBM([3], 4, 0.01)
-    opt, sched = sgd([rbm.W], [rbm.b, rbm.c], OPTIM)
-    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+    other = MultimodalRBM([3], 4, 0.01)
+    opt, sched = sgd([([rbm.W], [rbm.b, rbm.c], None), ([other.W], [other.b, other.c], 0.3)], OPTIM)
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0, 0.01, 0.0]
+    assert opt.param_groups[3]["lr"] == pytest.approx(0.3)
     for _ in range(2):
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 / (1 + 0.5 * 2))

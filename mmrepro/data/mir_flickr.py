@@ -13,7 +13,9 @@ Image features are standardised with the mean and std of the training split (std
 `std_floor`; paper: zero mean, unit variance). `unlabelled: true` adds an "unlabelled" split of the
 pairs with at least `min_tags` tags (Sohn: 2), from the first `max_unlabelled_files` unlabelled image
 files (all 98 hold ~975k x 3,857 float32, ~15 GB); it is standardised with the same statistics.
-Labels: "labels" (N x 38 float, multi-label). Labelled examples without tags are kept.
+`train_on: unlabelled` serves training batches from those pairs (Sohn's MDRNN learns every stage
+from them; the labelled splits train only the classifiers). text/vocab.txt, where present, names the
+tags in figures. Labels: "labels" (N x 38 float, multi-label). Labelled examples without tags are kept.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from mmrepro.data.modalities import Modality
 from mmrepro.data.tensor_datamodule import TensorDataModule
-from mmrepro.errors import DataError, check_range
+from mmrepro.errors import ConfigError, DataError, check_choice, check_range
 
 SOURCE = "flickr_data.tar.gz of the multimodal DBM project (Srivastava & Salakhutdinov)"
 LABELLED_IMAGES = ["combined-00001-of-00100.npy", "combined-00002-of-00100.npy", "combined-00003_0-of-00100.npy"]
@@ -39,8 +41,12 @@ class MIRFlickr(TensorDataModule):
     label = Modality("labels", (N_CLASSES,), "bernoulli")  # y: 38 classes, multi-label (sigmoid per class)
 
     def __init__(self, root: str = "data/flickr", batch_size: int = 100, split: int = 1, unlabelled: bool = False,
-                 min_tags: int = 2, max_unlabelled_files: int = 98, std_floor: float = 1e-3):
+                 min_tags: int = 2, max_unlabelled_files: int = 98, std_floor: float = 1e-3, train_on: str = "train"):
         super().__init__(batch_size)
+        check_choice("train_on", train_on, ("train", "unlabelled"))
+        if train_on == "unlabelled" and not unlabelled:
+            raise ConfigError("train_on", "unlabelled needs the unlabelled pairs loaded: set dataset.unlabelled=true")
+        self.train_split = train_on
         self.root = Path(root)
         self.split_id = check_range("split", split, 1, 5, integer=True)
         self.unlabelled = bool(unlabelled)
@@ -48,6 +54,14 @@ class MIRFlickr(TensorDataModule):
         self.max_unlabelled_files = check_range("max_unlabelled_files", max_unlabelled_files, 1, len(UNLABELLED_IMAGES),
                                                 integer=True)
         self.std_floor = check_range("std_floor", std_floor, 0)
+
+    def vocabulary(self) -> list[str] | None:
+        """The 2,000 tags' words (text/vocab.txt, one per line), or None where the file is absent."""
+        path = self.root / "text" / "vocab.txt"
+        if not path.exists():
+            return None
+        words = path.read_text(encoding="utf-8", errors="replace").split("\n")
+        return [w.strip() for w in words[:TEXT_DIM]] if len(words) >= TEXT_DIM else None
 
     def labelled_files(self) -> list[Path]:
         k = self.split_id

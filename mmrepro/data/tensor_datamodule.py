@@ -176,11 +176,11 @@ class TensorDataModule(L.LightningDataModule):
         if split not in self.split_names():
             raise ConfigError("pretrain.split", f"the dataset {self.name} has no split {split!r}; it has "
                               f"{', '.join(self.split_names())} (MIR-Flickr: dataset.unlabelled=true)")
-        self.train_split = split
+        before, self.train_split = self.train_split, split
         try:
             yield
         finally:
-            self.train_split = "train"
+            self.train_split = before
 
     def train_dataloader(self) -> IndexBatches:
         rank = self.trainer.global_rank if self.trainer is not None else 0

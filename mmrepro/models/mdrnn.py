@@ -16,9 +16,10 @@ The epoch decides the stage, so a killed run resumes in its stage; the end of ea
 Features (`infer`): h(L) given every modality (one bottom-up pass), or, with one missing, after
 `inference.iters` recurrent passes (T' <= finetune.T, Table 3), with the missing modality's
 reconstruction. Choices the paper leaves open are the authors' code's (docs/sohn14.md): SGD with
-momentum and lr / (1 + decay * stage epoch) in every stage, L2 on weights, the MRBM's sparsity
-target on the pretrained RBMs' hidden means, binary bottom layers fed a Bernoulli sample of the
-grey values and started at logit(data mean); higher layers' visible biases start at 0.
+momentum and lr / (1 + decay * stage epoch) in every stage (a pretrained layer may have its own lr,
+`layer_lr`), L2 on weights, the MRBM's sparsity target on the pretrained RBMs' hidden means, binary
+bottom layers fed a Bernoulli sample of the grey values and started at logit(data mean); higher
+layers' visible biases start at 0.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from mmrepro.records import replace_atomic
 
 class MDRNNModule(L.LightningModule):
     def __init__(self, modalities, pathways: dict, top_hidden: int = 2048, visible: dict | None = None,
-                 init_std: float = 0.01, stages: dict | None = None, optim: dict | None = None,
+                 layer_lr: dict | None = None, init_std: float = 0.01, stages: dict | None = None, optim: dict | None = None,
                  sparsity: dict | None = None, top_objective: dict | None = None, finetune: dict | None = None,
                  inference: dict | None = None):
         super().__init__()
@@ -66,6 +67,17 @@ class MDRNNModule(L.LightningModule):
             if self.visible[m.name] not in ("bernoulli", "gaussian"):
                 raise ConfigError(f"model.visible.{m.name}", f"bernoulli or gaussian, got {self.visible[m.name]!r}")
         self.sizes = {m: [int(s) for s in pathways[m]] for m in self.names}
+        self.layer_lr = {}
+        for m in self.names:   # per pathway level: a pretraining lr, or None for optim.lr
+            lrs = list((layer_lr or {}).get(m) or [])
+            if len(lrs) > len(self.sizes[m]) - 1:
+                raise ConfigError(f"model.layer_lr.{m}", f"lists {len(lrs)} learning rates for the "
+                                  f"{len(self.sizes[m]) - 1} layers of pathway {m}")
+            self.layer_lr[m] = [None if lr is None else check_range(f"layer_lr.{m}[]", lr, 0, lo_inclusive=False)
+                                for lr in lrs] + [None] * (len(self.sizes[m]) - 1 - len(lrs))
+        unknown = sorted(set(layer_lr or {}) - set(self.names))
+        if unknown:
+            raise ConfigError("layer_lr", f"names no pathway: {', '.join(unknown)} (pathways: {', '.join(self.names)})")
         check_range("top_hidden", top_hidden, 1, integer=True)
         check_range("init_std", init_std, 0, lo_inclusive=False)
         self.stages = dict(stages or {"layer_epochs": 10, "top_epochs": 10, "finetune_epochs": 10})
@@ -119,20 +131,19 @@ class MDRNNModule(L.LightningModule):
     def total_epochs(self) -> int:
         return sum(e for _, e in self.schedule())
 
-    def stage_params(self, name: str) -> list[list[nn.Parameter]]:
-        """[weights, biases] trained in a stage."""
+    def stage_blocks(self, name: str) -> list[tuple[list[nn.Parameter], list[nn.Parameter], float | None]]:
+        """(weights, biases, lr or None for the stage's optim.lr) of each RBM trained in a stage."""
         if name.startswith("level_"):
-            rbms = [self.layers[m][int(name[6:])] for m in self.names if int(name[6:]) < len(self.layers[m])]
-        elif name == "top":
-            rbms = [self.top]
-        else:
-            rbms = self.rbms()
-        return [[r.W for r in rbms], [p for r in rbms for p in (r.b, r.c)]]
+            level = int(name[6:])
+            return [([r.W], [r.b, r.c], self.layer_lr[m][level]) for m in self.names if level < len(self.layers[m])
+                    for r in [self.layers[m][level]]]
+        rbms = [self.top] if name == "top" else self.rbms()
+        return [([r.W for r in rbms], [p for r in rbms for p in (r.b, r.c)], None)]
 
     def configure_optimizers(self):
         optimizers, schedulers = [], []
         for name, _ in self.schedule():
-            opt, sched = sgd(*self.stage_params(name), self.optim["finetune" if name == "finetune" else "pretrain"])
+            opt, sched = sgd(self.stage_blocks(name), self.optim["finetune" if name == "finetune" else "pretrain"])
             optimizers.append(opt)
             schedulers.append(sched)
         return optimizers, schedulers
@@ -143,7 +154,8 @@ class MDRNNModule(L.LightningModule):
         if self.trainer.max_epochs != self.total_epochs():
             raise ConfigError("trainer.max_epochs", f"is {self.trainer.max_epochs} but the stages take "
                               f"{self.total_epochs()} epochs ({', '.join(f'{n} {e}' for n, e in self.schedule())})")
-        train = self.trainer.datamodule.split("train")
+        dm = self.trainer.datamodule
+        train = dm.resolve(dm.split(dm.train_split))
         with torch.no_grad():
             for m in self.names:
                 x = train[m].flatten(1).to(self.device)

@@ -69,7 +69,7 @@ class MRBMModule(L.LightningModule):
                 self.objective.reset(self.rbm, sample_bernoulli(train[: dm.batch_size]))
 
     def configure_optimizers(self):
-        opt, sched = sgd([self.rbm.W], [self.rbm.b, self.rbm.c], self.optim)
+        opt, sched = sgd([([self.rbm.W], [self.rbm.b, self.rbm.c], None)], self.optim)
         return [opt], [sched]
 
     def on_train_epoch_start(self) -> None:

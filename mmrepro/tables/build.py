@@ -52,7 +52,10 @@ def config_value(record: dict, dotted: str):
 
 
 def row_records(records: list[dict], spec: dict, row: dict) -> list[dict]:
-    """The row's records from the latest sweep that ran it; sweep dirs end in a sortable timestamp."""
+    """The row's records from the latest sweep that ran it; sweep dirs end in a sortable timestamp.
+    A `paper_only` row (a comparison the paper quotes from other work) has none."""
+    if row.get("paper_only"):
+        return []
     mine = [r for r in records if (r.get("choices") or {}).get(spec["row_group"]) == row["choice"]
             and all(config_value(r, k) == v for k, v in (row.get("where") or {}).items())]
     if not mine:
@@ -135,6 +138,12 @@ def row_key(row: dict) -> str:
     return row["choice"] + "".join(f"_{k.split('.')[-1]}{v}" for k, v in (row.get("where") or {}).items())
 
 
+def row_metric(row: dict, column: dict) -> str:
+    """A column's metric for a row: `{name}` fields filled from the row's `fill` (Table 3: one metric
+    per query and number of passes)."""
+    return column["metric"].format(**row["fill"]) if row.get("fill") else column["metric"]
+
+
 def fmt(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f} (n=1)"
@@ -163,12 +172,13 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     paper = paper_values().get(table_id, {})
     mine = table_records(read_records(runs_dir), spec.get("records", table_id), variant)
     by_row = {row_key(row): row_records(mine, spec, row) for row in spec["rows"]}
-    swept = [r for rows in by_row.values() for r in rows]   # every run behind the table, before any selection
+    # every run behind the table, before any selection, once (rows may read the same runs: Table 3)
+    swept = list({r.get("_path", id(r)): r for rows in by_row.values() for r in rows}.values())
     selection = {}
     if spec.get("select"):
         for key, rows in by_row.items():
             by_row[key], selection[key] = select_on_validation(rows, **spec["select"])
-    records = [r for rows in by_row.values() for r in rows]
+    records = list({r.get("_path", id(r)): r for rows in by_row.values() for r in rows}.values())
     target = spec.get("make_target", {}).get(variant, f"table-{table_id}")
     no_run = f"no run record for variant '{variant}' under {runs_dir}/ (run `make {target}`)"
     out_dir = results_dir / spec["paper"]
@@ -176,9 +186,12 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
 
     copies = out_dir / "runs" / name
     shutil.rmtree(copies, ignore_errors=True)
-    linked = []
+    linked, seen = [], set()
     for row in spec["rows"]:
         for r in sorted(by_row[row_key(row)], key=lambda r: r["seed"] if isinstance(r.get("seed"), int) else -1):
+            if r.get("_path") in seen:   # rows that read the same runs (Table 3's queries) list each once
+                continue
+            seen.add(r.get("_path"))
             path = copies / f"{row_key(row)}_seed{r.get('seed')}.json"
             write_json_atomic(path, {k: v for k, v in r.items() if not k.startswith("_")})
             linked.append((row, r, path.relative_to(out_dir)))
@@ -228,13 +241,14 @@ def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[
     rows = []
     for row in spec["rows"]:
         values = paper.get("values", {}).get(row.get("paper_key"), {})
-        cells = [md(row["label"])]
+        cells = [md(row["label"] + (" (paper only)" if row.get("paper_only") else ""))]
         for c in spec["columns"]:
             if c["metric"] not in row.get("columns", [c["metric"] for c in spec["columns"]]):
                 cells += ["—", "—"]
                 continue
-            cells.append(f"{values[c['metric']]:g}" if c["metric"] in values else "—")
-            cells.append(md(cell(by_row[row_key(row)], c["metric"], no_run, reasons)))
+            metric = row_metric(row, c)
+            cells.append(f"{values[metric]:g}" if metric in values else "—")
+            cells.append("—" if row.get("paper_only") else md(cell(by_row[row_key(row)], metric, no_run, reasons)))
         rows.append(cells)
     # Nothing ran, for one reason: say it once, above the table, and leave the cells empty.
     nothing = len(reasons) == 1 and all(c in ("—", "not run (1)") for cells in rows for c in cells[2::2])
@@ -247,6 +261,9 @@ def results_section(spec: dict, paper: dict, by_row: dict, no_run: str) -> list[
               "—: the model does not define this quantity" + (", or (ours) it was not run." if nothing else "."), ""]
     if reasons and not nothing:
         lines += ["Not run:", ""] + [f"- ({k}) {reason}" for reason, k in reasons.items()] + [""]
+    if any(row.get("paper_only") for row in spec["rows"]):
+        lines += ["(paper only): a comparison the paper quotes from other work; mmrepro does not train it, so its "
+                  "ours cells stay empty.", ""]
     return lines
 
 

@@ -264,3 +264,40 @@ def learning_curves(series: list[tuple[str, list[dict]]], metric: str, path: Pat
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     save(fig, path, title)
+
+
+def retrieved_pairs(panels: list[tuple[str, Path]], path: Path, title: str, query: str = "image+text") -> None:
+    """Sohn et al. 2014 Figure 3 from retrieval_examples.npz (eval/multilabel_probe.py): per query, the
+    query pair then its best database matches; each pair is its tags (text) above its image features
+    wrapped into a strip (the distribution has features, not pixels)."""
+    import textwrap
+
+    _, npz = panels[0]
+    d = np.load(npz)
+    where = {int(r): i for i, r in enumerate(d["rows"])}
+    queries, matches = d["query_rows"], d[f"matches/{query}"]
+    n_cols = 1 + matches.shape[1]
+    width = 1
+    while width * width < d["image"].shape[1]:
+        width += 1
+    strip = lambda row: np.pad(d["image"][where[int(row)]], (0, width * width - d["image"].shape[1]),  # noqa: E731
+                               constant_values=np.nan).reshape(width, width)
+    fig, axes = plt.subplots(len(queries), n_cols, figsize=(2.0 * n_cols + 0.6, 2.4 * len(queries)), squeeze=False)
+    for r, (q, found) in enumerate(zip(queries, matches)):
+        for c, row in enumerate([q, *found]):
+            ax = axes[r, c]
+            shown = ax.imshow(strip(row), cmap="coolwarm", vmin=-3, vmax=3, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            tags = str(d["tags"][where[int(row)]]) or "(no tags)"
+            ax.set_title(textwrap.fill(textwrap.shorten(tags, 75, placeholder=" ..."), 28), fontsize=6)
+            if c == 0:
+                ax.set_ylabel(f"query {r + 1}", fontsize=7)
+                for side in ax.spines.values():
+                    side.set_linewidth(2.5)
+        axes[r, 0].set_xlabel("query", fontsize=7)
+    for c in range(1, n_cols):
+        axes[-1, c].set_xlabel(f"match {c}", fontsize=7)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.colorbar(shown, ax=axes, shrink=0.5, label="image feature (standardised)")
+    save(fig, path, title, tight=False)

@@ -36,10 +36,15 @@ def checked_sparsity(sparsity: dict | None) -> dict:
     return s
 
 
-def sgd(weights: list[Tensor], biases: list[Tensor], o: dict):
-    """SGD with momentum, L2 on `weights` only, and its per-epoch lr / (1 + lr_decay * epoch)."""
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": o["weight_decay"]},
-                           {"params": biases, "weight_decay": 0.0}], lr=o["lr"], momentum=o["initial_momentum"])
+def sgd(blocks: list[tuple[list[Tensor], list[Tensor], float | None]], o: dict):
+    """SGD with momentum over blocks of (weights, biases, lr: None for o["lr"]), L2 on the weights
+    only, and its per-epoch lr / (1 + lr_decay * epoch)."""
+    groups = []
+    for weights, biases, lr in blocks:
+        lr = o["lr"] if lr is None else lr
+        groups += [{"params": weights, "weight_decay": o["weight_decay"], "lr": lr},
+                   {"params": biases, "weight_decay": 0.0, "lr": lr}]
+    opt = torch.optim.SGD(groups, lr=o["lr"], momentum=o["initial_momentum"])
     decay = o["lr_decay"]
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0 / (1.0 + decay * epoch))
 
