@@ -151,7 +151,7 @@ class MDRNNModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         if stage != "fit":
             return
-        if self.trainer.max_epochs != self.total_epochs():
+        if self.trainer.max_epochs not in (0, self.total_epochs()):   # 0: evaluate saved weights (init_from)
             raise ConfigError("trainer.max_epochs", f"is {self.trainer.max_epochs} but the stages take "
                               f"{self.total_epochs()} epochs ({', '.join(f'{n} {e}' for n, e in self.schedule())})")
         dm = self.trainer.datamodule
