@@ -452,3 +452,25 @@ def test_mnist5k_sweeps_run_two_epochs_on_a_fixture_and_fill_their_tables(tmp_pa
     for png in ("sohn14/learning_curves_mnist5k.png", "jmvae16/learning_curves_mnist5k.png", "jmvae16/f3_mnist5k.png",
                 "jmvae16/f7_mnist5k.png"):
         assert (tmp_path / "results" / png).stat().st_size > 5000, png
+
+
+def test_mdrnn_digits_sweep_runs_and_its_table_sets_it_beside_the_one_layer_mrbm(tmp_path):
+    """`make table-sohn14_mdrnn_digits`: the MDRNN sweep composes and trains every stage, and its table
+    reads the one-layer MRBM's runs from the Table 1 sweep beside it, with the single-half claims."""
+    runs = f"paths.runs_dir={tmp_path}/runs"
+    quick = ["seed=0", "trainer.enable_progress_bar=false", runs]
+    mdrnn = run_cli("-m", "sweep=sohn14_mdrnn_digits", "++model.stages.layer_epochs=1", "++model.stages.top_epochs=1",
+                    "++model.stages.finetune_epochs=1", "++model.pathways.left=[32,16,16]", "++model.pathways.right=[32,16,16]",
+                    "++model.top_hidden=16", *quick, timeout=600)
+    assert mdrnn.returncode == 0 and "failed" not in mdrnn.stderr, mdrnn.stderr[-3000:]
+    mrbm = run_cli("-m", "sweep=sohn14_t1_digits", "experiment=sohn14_t1_mrbm_mp", "trainer.max_epochs=2",
+                   "model.n_hidden=16", *quick, timeout=600)
+    assert mrbm.returncode == 0, mrbm.stderr[-3000:]
+    built = run_cli("sohn14_mdrnn", "--variant", "digits", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
+                    f"{tmp_path}/results", module="mmrepro.tables")
+    assert built.returncode == 0, built.stderr
+    text = (tmp_path / "results" / "sohn14" / "mdrnn_digits.md").read_text()
+    results = text.split("## Results")[1].split("## ")[0]
+    assert "not run" not in results and results.count("(n=1)") == 6 and "6.58" in results
+    assert text.split("## Paper claims")[1].split("## ")[0].count("| **") == 2
+    assert "model.pathways {'left': [32, 16, 16], 'right': [32, 16, 16]}" in text
