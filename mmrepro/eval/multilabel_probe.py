@@ -114,11 +114,11 @@ class MultiLabelQueryProbe:
                               f"{self.n_database + self.n_queries} test pairs; the split has {n_test}")
         f_train = self.features(model, datamodule, "train", names)
         f_val = self.features(model, datamodule, "val", names)
-        val_map = {C: mean_average_precision(y["val"], self.classifier(C, f_train, y["train"]).decision_function(f_val))
-                   for C in self.C_grid}
+        fitted = {C: self.classifier(C, f_train, y["train"]) for C in self.C_grid}
+        val_map = {C: mean_average_precision(y["val"], fitted[C].decision_function(f_val)) for C in self.C_grid}
         best_C = max(self.C_grid, key=lambda c: (val_map[c], -c))
         metrics = {"l2/best_C": best_C, "val/mAP": 100 * val_map[best_C]}
-        on_train = self.classifier(best_C, f_train, y["train"])
+        on_train = fitted[best_C]
         for T in self.val_iters:   # Table 3
             for q in self.queries:
                 f = f_val if q.split("+") == names else self.features(model, datamodule, "val", q.split("+"), iters=T)
