@@ -38,14 +38,19 @@ def mean_average_precision(y: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(y[:, present], scores[:, present], average="macro"))
 
 
+def ranking(query: np.ndarray, database: np.ndarray) -> np.ndarray:
+    """Database rows in order of cosine similarity to each query row, most similar first."""
+    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+    d = database / np.maximum(np.linalg.norm(database, axis=1, keepdims=True), 1e-12)
+    return np.argsort(-(q @ d.T), axis=1, kind="stable")
+
+
 def retrieval_average_precision(query: np.ndarray, query_labels: np.ndarray, database: np.ndarray,
                                 database_labels: np.ndarray) -> np.ndarray:
     """Average precision of each query's ranking of the database by cosine similarity; a database
     pair is relevant when it shares a label with the query. NaN for a query with no relevant pair."""
-    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
-    d = database / np.maximum(np.linalg.norm(database, axis=1, keepdims=True), 1e-12)
     relevant = (query_labels @ database_labels.T) > 0
-    order = np.argsort(-(q @ d.T), axis=1, kind="stable")
+    order = ranking(query, database)
     hits = np.take_along_axis(relevant, order, 1).astype(np.float64)
     precision = np.cumsum(hits, 1) / np.arange(1, hits.shape[1] + 1)
     n_relevant = hits.sum(1)
@@ -88,14 +93,12 @@ class MultiLabelQueryProbe:
                 raise ConfigError("eval.val_iters", f"T' = {max(self.val_iters)} exceeds the T = {limit} the "
                                   "network was finetuned with (model.finetune.T)")
 
-    def features(self, model, datamodule, split: str, observed: list[str], iters: int | None = None,
-                 rows: slice = slice(None)) -> np.ndarray:
+    def features(self, model, datamodule, split: str, observed: list[str], iters: int | None = None) -> np.ndarray:
         n = len(next(iter(datamodule.split(split).values())))
-        start, stop, _ = rows.indices(n)
         kwargs = {} if iters is None else {"iters": iters}
         out = []
-        for i in range(start, stop, self.chunk_size):
-            h, _ = model.infer(datamodule.rows(split, i, min(i + self.chunk_size, stop)), observed, **kwargs)
+        for i in range(0, n, self.chunk_size):
+            h, _ = model.infer(datamodule.rows(split, i, i + self.chunk_size), observed, **kwargs)
             out.append(h.float().cpu())
         return torch.cat(out).numpy()
 
@@ -124,26 +127,21 @@ class MultiLabelQueryProbe:
                 f = f_val if q.split("+") == names else self.features(model, datamodule, "val", q.split("+"), iters=T)
                 metrics[f"val/mAP/{q}/T{T}"] = 100 * mean_average_precision(y["val"], on_train.decision_function(f))
         final = self.classifier(best_C, np.concatenate([f_train, f_val]), np.concatenate([y["train"], y["val"]]))
-        database = self.features(model, datamodule, "test", names, rows=slice(0, self.n_database))
+        test = {"+".join(names): self.features(model, datamodule, "test", names)}
+        database = test["+".join(names)][: self.n_database]   # multimodal features of the first test pairs
         query_rows = slice(self.n_database, self.n_database + self.n_queries)
         examples = {}
         for q in self.queries:   # Table 2 and retrieval
-            f_test = self.features(model, datamodule, "test", q.split("+"))
+            f_test = test[q] if q in test else self.features(model, datamodule, "test", q.split("+"))
             metrics[f"test/mAP/{q}"] = 100 * mean_average_precision(y["test"], final.decision_function(f_test))
             ap = retrieval_average_precision(f_test[query_rows], y["test"][query_rows], database,
                                              y["test"][: self.n_database])
             metrics[f"retrieval/mAP/{q}"] = 100 * float(np.nanmean(ap))
             metrics[f"retrieval/queries_without_relevant/{q}"] = int(np.isnan(ap).sum())
-            examples[q] = self.matches(f_test[query_rows][: self.n_figure_queries], database)
+            examples[q] = ranking(f_test[query_rows][: self.n_figure_queries], database)[:, : self.n_figure_matches]
         metrics["retrieval/database"], metrics["retrieval/queries"] = self.n_database, self.n_queries
         self.save_examples(run_dir, datamodule, examples)
         return metrics
-
-    def matches(self, queries: np.ndarray, database: np.ndarray) -> np.ndarray:
-        """Database rows of each query's best matches, best first."""
-        q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        d = database / np.maximum(np.linalg.norm(database, axis=1, keepdims=True), 1e-12)
-        return np.argsort(-(q @ d.T), axis=1, kind="stable")[:, : self.n_figure_matches]
 
     def save_examples(self, run_dir: Path, datamodule, examples: dict[str, np.ndarray]) -> None:
         """retrieval_examples.npz for Figure 3: per query kind, the query rows (test rows) and their

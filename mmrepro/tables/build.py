@@ -138,6 +138,11 @@ def row_key(row: dict) -> str:
     return row["choice"] + "".join(f"_{k.split('.')[-1]}{v}" for k, v in (row.get("where") or {}).items())
 
 
+def unique_records(by_row: dict) -> list[dict]:
+    """Every row's records, each once (rows may read the same runs: Table 3's queries)."""
+    return list({r.get("_path", id(r)): r for rows in by_row.values() for r in rows}.values())
+
+
 def row_metric(row: dict, column: dict) -> str:
     """A column's metric for a row: `{name}` fields filled from the row's `fill` (Table 3: one metric
     per query and number of passes)."""
@@ -172,13 +177,12 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     paper = paper_values().get(table_id, {})
     mine = table_records(read_records(runs_dir), spec.get("records", table_id), variant)
     by_row = {row_key(row): row_records(mine, spec, row) for row in spec["rows"]}
-    # every run behind the table, before any selection, once (rows may read the same runs: Table 3)
-    swept = list({r.get("_path", id(r)): r for rows in by_row.values() for r in rows}.values())
+    swept = unique_records(by_row)   # every run behind the table, before any selection
     selection = {}
     if spec.get("select"):
         for key, rows in by_row.items():
             by_row[key], selection[key] = select_on_validation(rows, **spec["select"])
-    records = list({r.get("_path", id(r)): r for rows in by_row.values() for r in rows}.values())
+    records = unique_records(by_row)
     target = spec.get("make_target", {}).get(variant, f"table-{table_id}")
     no_run = f"no run record for variant '{variant}' under {runs_dir}/ (run `make {target}`)"
     out_dir = results_dir / spec["paper"]
