@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Under pytest-xdist (`make test` runs one worker per core) each worker and the runs it starts get an
+# equal share of the cores, set before torch is first imported: workers x threads never exceeds them.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
 
 def run_cli(*args: str, module: str = "mmrepro", timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `python -m <module> args...` from the repository root, as a user would."""
+    """Run `python -m <module> args...` from the repository root, as a user would: a separate process
+    (forked from one that has imported torch and Lightning once, tests/forked_cli.py)."""
+    from tests import forked_cli
+
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return forked_cli.run(module, list(args), REPO, env, timeout)
 
 
 @pytest.fixture

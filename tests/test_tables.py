@@ -182,13 +182,13 @@ def test_cmmd_digits_pipeline_chooses_omega_on_validation_and_marks_a_failed_mem
 
 def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
     """`make table-cmmd_t1` on XRMB files written in the VCCA .mat layout (synthetic values), one
-    epoch, two folds, two omegas: every baseline row and the CMMD row filled, Figure 2 drawn with the
-    baselines' curves beside CMMD's."""
+    epoch, one fold, two omegas: every baseline row and the CMMD row filled, Figure 2 drawn with the
+    baselines' curves beside CMMD's. (Cells over several folds: test_table_cells_from_records.)"""
     from tests.test_xrmb import write_synthetic_xrmb
 
     write_synthetic_xrmb(tmp_path / "xrmb")
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
-            f"dataset.root={tmp_path}/xrmb", "dataset.fold=0,1", "eval.n_latents=50"]
+            f"dataset.root={tmp_path}/xrmb", "dataset.fold=0", "eval.n_latents=50"]
     for args in (["sweep=cmmd_t1", "model.omega=0.0,1.0"], ["sweep=cmmd_t1_baselines"]):
         result = run_cli("-m", *args, *fast, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -198,9 +198,9 @@ def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
     assert built.returncode == 0, built.stderr
     table = (tmp_path / "results" / "cmmd" / "t1_xrmb.md").read_text()
     results = table.split("## Selection")[0]
-    assert "not run" not in results and results.count("(n=2)") == 1 + 2 * 5   # M-xO error; others error + rmse
+    assert "not run" not in results and results.count("(n=1)") == 1 + 2 * 5   # M-xO error; others error + rmse
     assert "37.3" in results and (tmp_path / "results" / "cmmd" / "f2_xrmb.png").stat().st_size > 5000
-    assert len(list((tmp_path / "runs").rglob("collapse.npz"))) == 2 * (2 + 4)   # CMMD and every latent baseline
+    assert len(list((tmp_path / "runs").rglob("collapse.npz"))) == 2 + 4   # CMMD and every latent baseline
 
 
 def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tmp_path):
@@ -423,7 +423,7 @@ def test_results_index_reads_the_table_files_and_says_each_reason_once(tmp_path)
 
 
 def test_mnist5k_sweeps_run_two_epochs_on_a_fixture_and_fill_their_tables(tmp_path):
-    """`make tables-mnist5k`'s Sohn and JMVAE sweeps (the CMMD one: the Table 2 test above), on MNIST
+    """`make tables-mnist5k`'s Sohn (MRBM and MDRNN) and JMVAE sweeps (the CMMD one: the Table 2 test above), on MNIST
     files in torchvision's layout: each composes, runs two epochs, and its table gets every cell, its
     claims and its learning curves."""
     from tests.conftest import write_mnist_raw
@@ -434,10 +434,17 @@ def test_mnist5k_sweeps_run_two_epochs_on_a_fixture_and_fill_their_tables(tmp_pa
     jmvae = ["eval.k=2", "eval.n_w=2", "eval.max_points=50", "++model.warmup_epochs=1"]
     for args in (["sweep=sohn14_t1_mnist5k", "model.n_hidden=32"], ["sweep=jmvae16_t1_mnist5k", *jmvae],
                  ["sweep=jmvae16_t1_mnist5k", "experiment=jmvae16_jmvae_kl", "model.alpha=0.01,0.1,1.0", *jmvae],
-                 ["sweep=jmvae16_f3_mnist5k", *jmvae]):
-        result = run_cli("-m", *args, *common, timeout=600)
+                 ["sweep=jmvae16_f3_mnist5k", *jmvae],
+                 ["sweep=sohn14_mdrnn_mnist5k", "++model.stages.layer_epochs=1", "++model.stages.top_epochs=1",
+                  "++model.stages.finetune_epochs=1", "model.pathways.left=[392,16,16]", "model.pathways.right=[392,16,16]",
+                  "++model.top_hidden=16"]):
+        if "sweep=sohn14_mdrnn_mnist5k" in args:   # its epochs are the sum of its stages
+            args = [*args, *(c for c in common if not c.startswith("trainer.max_epochs"))]
+        else:
+            args = [*args, *common]
+        result = run_cli("-m", *args, timeout=600)
         assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
-    for table in ("sohn14_t1", "jmvae16_t1", "jmvae16_t3", "jmvae16_f3"):
+    for table in ("sohn14_t1", "jmvae16_t1", "jmvae16_t3", "jmvae16_f3", "sohn14_mdrnn"):
         built = run_cli(table, "--variant", "mnist5k", "--runs-dir", f"{tmp_path}/runs", "--results-dir",
                         f"{tmp_path}/results", module="mmrepro.tables")
         assert built.returncode == 0, built.stderr
@@ -449,6 +456,8 @@ def test_mnist5k_sweeps_run_two_epochs_on_a_fixture_and_fill_their_tables(tmp_pa
         assert text.split("## Paper claims")[1].split("## ")[0].count("| **") == claims
         assert "5,000-digit real MNIST subset" in text and "epochs: 2;" in text
     assert sohn.count("best at epoch 2 of 2 (n=1)") == 3 and t1.count("best at epoch") == 7
+    mdrnn = (tmp_path / "results" / "sohn14" / "mdrnn_mnist5k.md").read_text()
+    assert mdrnn.split("## Results")[1].split("## ")[0].count("(n=1)") == 6 and "[392, 16, 16]" in mdrnn
     for png in ("sohn14/learning_curves_mnist5k.png", "jmvae16/learning_curves_mnist5k.png", "jmvae16/f3_mnist5k.png",
                 "jmvae16/f7_mnist5k.png"):
         assert (tmp_path / "results" / png).stat().st_size > 5000, png
