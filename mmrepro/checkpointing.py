@@ -17,6 +17,7 @@ One Lightning callback, RunCheckpoint, owns a run's one checkpoint file (checkpo
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -65,11 +66,17 @@ class RunCheckpoint(Checkpoint):
     every_n_steps: also a write every n optimiser steps (null: off).
     max_cost: the largest share of training time writes may take (default 0.02): no write comes
         sooner than (its last write's duration) / max_cost after the previous one, except the final one.
+    keep: keep the checkpoints once the run's record is written (default true: the weights for
+        init_from and re-evaluation); false deletes them then, as a finished run is never resumed
+        (a sweep of paper-sized models writes hundreds of MB per member).
     """
 
     def __init__(self, dirpath: Path, model_target: str, every_minutes: float | None = 1.0,
-                 every_n_steps: int | None = None, max_cost: float = 0.02):
+                 every_n_steps: int | None = None, max_cost: float = 0.02, keep: bool = True):
         self.dirpath = Path(dirpath)
+        if not isinstance(keep, bool):
+            raise ConfigError("checkpoint.keep", f"must be true or false, got {keep!r}")
+        self.keep = keep
         self.model_target = model_target
         self.every_s = None if every_minutes is None else 60.0 * check_range(
             "checkpoint.every_minutes", every_minutes, 0, lo_inclusive=False)
@@ -157,6 +164,11 @@ class RunCheckpoint(Checkpoint):
         return {"writes": self.writes, "seconds": round(self.total_write_seconds, 3),
                 "share": round(self.total_write_seconds / elapsed, 4)}
 
+    def finished(self) -> None:
+        """The run's record is written: delete its checkpoints unless `keep`."""
+        if not self.keep:
+            shutil.rmtree(self.dirpath, ignore_errors=True)
+
     # --- what else a checkpoint holds -----------------------------------------------------------
     def state_dict(self) -> dict:
         return {"rng": rng_states()}
@@ -176,7 +188,7 @@ class RunCheckpoint(Checkpoint):
 def checkpoint_callback(cfg, run_dir: Path, model_target: str, subdir: str = "") -> RunCheckpoint:
     """The run's RunCheckpoint from its `checkpoint` config (unknown keys are an error)."""
     options = dict(cfg.get("checkpoint") or {})
-    allowed = {"every_minutes", "every_n_steps", "max_cost"}
+    allowed = {"every_minutes", "every_n_steps", "max_cost", "keep"}
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ConfigError(f"checkpoint.{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")

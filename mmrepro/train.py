@@ -330,6 +330,7 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
         "sweep": {"dir": hc.sweep.dir, "num": hc.job.num} if hc.mode == RunMode.MULTIRUN else None,
     }
     write_json_atomic(run_dir / RECORD_NAME, record)
+    checkpoints.finished()
     log_results(loggers, metrics, run_dir, trainer.global_step)
     print(f"mmrepro: run record {run_dir / RECORD_NAME}: " +
           ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))

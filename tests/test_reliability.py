@@ -143,6 +143,19 @@ def test_two_multiruns_started_together_keep_all_their_records(tmp_path):
     assert len({Path(r["run_dir"]).parent for r in recs}) == 2
 
 
+def test_checkpoint_keep_false_deletes_a_finished_runs_checkpoints_and_keeps_its_record(tmp_path):
+    result = run_cli("-m", "model=mrbm_pcd", "model.n_hidden=16", "trainer.max_epochs=1", "checkpoint.keep=false,true",
+                     *QUIET, f"paths.runs_dir={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    recs = {r["config"]["checkpoint"]["keep"]: r for r in records_under(tmp_path)}
+    assert recs[False]["status"] == recs[True]["status"] == "ok" and recs[False]["metrics"]
+    assert not (Path(recs[False]["run_dir"]) / "checkpoints").exists()
+    assert (Path(recs[True]["run_dir"]) / "checkpoints" / "last.ckpt").is_file()
+    bad = run_cli("model=mrbm_pcd", "trainer.max_epochs=1", "checkpoint.keep=sometimes", f"paths.runs_dir={tmp_path}/bad")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("mmrepro: error: checkpoint.keep"), bad.stderr
+
+
 def test_a_multirun_records_every_failed_member_finishes_the_rest_and_exits_nonzero(tmp_path):
     """Member 0 fails with an mmrepro error (lr < 0), member 2 with a foreign one (a directory where
     its checkpoint file should be); member 1 finishes."""

@@ -188,7 +188,7 @@ def test_cmmd_table_1_pipeline_on_the_xrmb_fixture(tmp_path):
 
     write_synthetic_xrmb(tmp_path / "xrmb")
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
-            f"dataset.root={tmp_path}/xrmb", "dataset.fold=0", "eval.n_latents=50"]
+            "checkpoint.keep=false", f"dataset.root={tmp_path}/xrmb", "dataset.fold=0", "eval.n_latents=50"]
     for args in (["sweep=cmmd_t1", "model.omega=0.0,1.0"], ["sweep=cmmd_t1_baselines"]):
         result = run_cli("-m", *args, *fast, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -217,7 +217,7 @@ def test_cmmd_table_2_and_6_pipelines_on_the_xrmb_and_two_view_mnist_fixtures(tm
             "mnist": [f"dataset.root={mnist}", "dataset.download=false", "dataset.val_size=100"],
             "mnist5k": [f"dataset.root={mnist}", "dataset.val_size=100", "seed=0"]}
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
-            "eval.n_latents=50"]
+            "checkpoint.keep=false", "eval.n_latents=50"]
     for variant, overrides in data.items():
         for args in ([f"sweep=cmmd_t2_{variant}", "model.omega=0.0,1.0"], [f"sweep=cmmd_t2_{variant}_baselines"]):
             result = run_cli("-m", *args, *overrides, *fast, timeout=600)
@@ -250,7 +250,7 @@ def test_cmmd_tables_3_and_4_pipelines_on_the_mnist_svhn_fixtures(tmp_path):
     data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
             "dataset.val_size=100", "dataset.data_multiplications=2", "dataset.max_pairs.train=null",
             "dataset.max_pairs.test=null", "seed=0", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-            f"paths.runs_dir={tmp_path}/runs", "eval.n_latents=50"]
+            f"paths.runs_dir={tmp_path}/runs", "checkpoint.keep=false", "eval.n_latents=50"]
     for args in (["sweep=cmmd_t3", "model.omega=0.0,1.0"], ["sweep=cmmd_t3_baselines"],
                  ["sweep=cmmd_t4", "model.omega=0.0,1.0"]):
         result = run_cli("-m", *args, *data, timeout=600)
@@ -270,7 +270,7 @@ def test_cmmd_section_4_4_pipeline_on_the_xrmb_fixture(tmp_path):
 
     write_synthetic_xrmb(tmp_path / "xrmb")
     fast = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
-            f"dataset.root={tmp_path}/xrmb", "dataset.speaker=7,16", "eval.n_latents=20"]
+            "checkpoint.keep=false", f"dataset.root={tmp_path}/xrmb", "dataset.speaker=7,16", "eval.n_latents=20"]
     for args in (["sweep=cmmd_s44", "model.omega=0.0,1.0"], ["sweep=cmmd_s44_fixed"]):
         result = run_cli("-m", *args, *fast, timeout=600)
         assert result.returncode == 0 and "failed" not in result.stderr, result.stderr[-3000:]
@@ -295,7 +295,8 @@ def test_cmmd_tables_5_and_6_pipeline_on_the_mnist_svhn_text_fixture(tmp_path):
     write_synthetic_svhn(tmp_path / "svhn")
     data = [f"dataset.root={mnist}", f"dataset.svhn_root={tmp_path}/svhn", "dataset.download=false",
             "dataset.val_size=100", "dataset.data_multiplications=2", "seed=0", "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs", "eval.latent_subsets.train_points=60",
+            "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
+            "checkpoint.keep=false", "eval.latent_subsets.train_points=60",
             "eval.coherence.classifiers.steps=30", f"eval.coherence.classifiers.cache_dir={tmp_path}/cache"]
     outputs = []
     for args in (["sweep=cmmd_t5", "model.omega=0.0,1.0"], ["sweep=cmmd_t5_baselines"]):
@@ -430,7 +431,8 @@ def test_mnist5k_sweeps_run_two_epochs_on_a_fixture_and_fill_their_tables(tmp_pa
 
     mnist = write_mnist_raw(tmp_path / "mnist", n_train=300, n_test=100)
     common = [f"dataset.root={mnist}", "dataset.val_size=100", "seed=0", "trainer.max_epochs=2",
-              "trainer.check_val_every_n_epoch=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs"]
+              "trainer.check_val_every_n_epoch=1", "trainer.enable_progress_bar=false", f"paths.runs_dir={tmp_path}/runs",
+              "checkpoint.keep=false"]
     jmvae = ["eval.k=2", "eval.n_w=2", "eval.max_points=50", "++model.warmup_epochs=1"]
     for args in (["sweep=sohn14_t1_mnist5k", "model.n_hidden=32"], ["sweep=jmvae16_t1_mnist5k", *jmvae],
                  ["sweep=jmvae16_t1_mnist5k", "experiment=jmvae16_jmvae_kl", "model.alpha=0.01,0.1,1.0", *jmvae],
