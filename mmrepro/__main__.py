@@ -11,7 +11,7 @@ import hydra
 
 from mmrepro import CONFIG_DIR
 from mmrepro.errors import MmreproError
-from mmrepro.launch import launch_id, task
+from mmrepro.launch import expose_source_plugins, launch_id, task
 from mmrepro.overrides import check_overrides
 
 HYDRA_OPTIONS_WITH_VALUES = ("-sc", "--shell-completion", "--info", "-i", "--cfg", "-c", "--package", "-p",
@@ -42,6 +42,7 @@ def overrides_of(argv: list[str]) -> list[str]:
 
 def main() -> None:
     argv = sys.argv[1:]
+    expose_source_plugins()  # before anything asks Hydra for its plugins
     if argv in (["--help"], ["-h"]):
         from mmrepro.usage import usage
 

@@ -24,6 +24,21 @@ OmegaConf.register_new_resolver("launch_id", launch_id, replace=True)
 OmegaConf.register_new_resolver("sum", lambda *values: sum(values), replace=True)
 
 
+def expose_source_plugins() -> None:
+    """hydra/launcher=batched lives in the hydra_plugins namespace (where Hydra looks for launchers).
+    A regular install puts it there; an editable install's import hook hides namespace portions from
+    Hydra's plugin scan, so a source checkout's hydra_plugins/ is added to the namespace's path."""
+    from mmrepro import REPO_ROOT
+
+    source = REPO_ROOT / "hydra_plugins"
+    if not source.is_dir():
+        return
+    import hydra_plugins
+
+    if str(source) not in list(hydra_plugins.__path__):
+        hydra_plugins.__path__.append(str(source))
+
+
 def task(cfg):
     """Hydra's task function: the run itself (mmrepro/train.py, imported only now)."""
     from mmrepro.train import train

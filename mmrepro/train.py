@@ -224,14 +224,16 @@ def one_line(e: BaseException) -> str:
 
 
 def failure_record(cfg: DictConfig, run_dir: Path, started: float, git: dict, message: str,
-                   status: str = "failed") -> None:
-    hc = HydraConfig.get()
+                   status: str = "failed", choices: dict | None = None, sweep: dict | None = None, **extra) -> None:
+    """A failed sweep member's run.json; choices and sweep default to the running Hydra job's."""
+    if choices is None or sweep is None:
+        hc = HydraConfig.get()
+        choices, sweep = dict(hc.runtime.choices), {"dir": hc.sweep.dir, "num": hc.job.num}
     write_json_atomic(run_dir / RECORD_NAME, {
         "status": status, "error": message, "table": OmegaConf.to_container(cfg.table),
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "choices": dict(hc.runtime.choices), "seed": cfg.seed, "run_dir": str(run_dir),
-        "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "git": git,
-        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "choices": choices, "seed": cfg.seed, "run_dir": str(run_dir), "sweep": sweep, "git": git,
+        "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"), **extra,
     })
 
 
@@ -301,8 +303,22 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
     fit(trainer, model, datamodule, ckpt)
     if trainer.global_rank != 0:
         return {}
-    # Evaluation draws from a stream seeded by the run's seed alone: evaluating the saved weights again
-    # (init_from=<checkpoint> trainer.max_epochs=0) reproduces the recorded metrics exactly.
+    training = {"epochs": trainer.current_epoch, "steps": trainer.global_step, "final_loss": model.last_finite_loss,
+                "pretraining": pretraining, "checkpoint_writes": checkpoints.cost()}
+    sweep = {"dir": hc.sweep.dir, "num": hc.job.num} if hc.mode == RunMode.MULTIRUN else None
+    metrics = evaluate_and_record(cfg, run_dir, model, datamodule, evaluator, choices, training, history.curves,
+                                  str(torch.device(trainer.strategy.root_device)), started, git, resuming, sweep)
+    checkpoints.finished()
+    log_results(loggers, metrics, run_dir, trainer.global_step)
+    return metrics
+
+
+def evaluate_and_record(cfg: DictConfig, run_dir: Path, model, datamodule, evaluator, choices: dict, training: dict,
+                        curves: dict, device: str, started: float, git: dict, resuming: bool, sweep: dict | None,
+                        **extra) -> dict:
+    """Evaluate the trained model and write its run.json (atomically); the metrics. Evaluation
+    draws from a stream seeded by the run's seed alone: evaluating the saved weights again
+    (init_from=<checkpoint> trainer.max_epochs=0) reproduces the recorded metrics exactly."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     metrics = evaluator(model, datamodule, run_dir)
     data = datamodule.identity()
@@ -313,25 +329,22 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
         "choices": choices,
         "seed": cfg.seed,
         "metrics": metrics,
-        "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
-                     "final_loss": model.last_finite_loss, "pretraining": pretraining,
-                     "checkpoint_writes": checkpoints.cost()},
-        "curves": history.curves,
+        "training": training,
+        "curves": curves,
         "warnings": data.get("warnings", []) + list(getattr(evaluator, "warnings", [])),
         "data": data,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "git": git,
         "environment": environment(),
-        "device": str(torch.device(trainer.strategy.root_device)),
+        "device": device,
         "wall_time_s": round(time.time() - started, 2),
         "started": dt.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
         "resumed": resuming,
         "run_dir": str(run_dir),
-        "sweep": {"dir": hc.sweep.dir, "num": hc.job.num} if hc.mode == RunMode.MULTIRUN else None,
+        "sweep": sweep,
+        **extra,
     }
     write_json_atomic(run_dir / RECORD_NAME, record)
-    checkpoints.finished()
-    log_results(loggers, metrics, run_dir, trainer.global_step)
     print(f"mmrepro: run record {run_dir / RECORD_NAME}: " +
           ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
     return metrics

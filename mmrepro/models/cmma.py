@@ -22,6 +22,7 @@ from mmrepro.objectives.gaussian import kl_normal, reparameterize
 
 
 class CMMAModule(VariationalModule):
+    MEMBER_HYPERPARAMETERS = ()
     BOUNDS = {"log_p(x|w)/multiple": ("xw", "x", False)}
 
     def __init__(self, modalities, variant: str = "paper", encoder: str = "xw", **common):

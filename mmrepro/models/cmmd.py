@@ -43,6 +43,7 @@ from mmrepro.objectives.mmd import ESTIMATORS, mmd
 
 
 class CMMDModule(ClassifierValidation, VariationalModule):
+    MEMBER_HYPERPARAMETERS = ("omega", "alpha", "lam")   # per member in a batched sweep (mmrepro/batched.py)
     SUPPORTS_NETWORK_VAR = True
 
     def __init__(self, modalities, label=None, observed: list[str] | None = None, encoder=(2500, 2500, 2500),
@@ -130,6 +131,17 @@ class CMMDModule(ClassifierValidation, VariationalModule):
             kl = kl + 0.5 * (logvar_q - logvar_p).exp().sum(-1)
         return kl
 
+    def uses_mmd(self) -> bool:
+        """omega = 1 leaves the MMD out; a per-member omega (mmrepro/batched.py, a tensor) keeps it."""
+        return torch.is_tensor(self.omega) or self.omega < 1
+
+    def omega_kl(self, kl: Tensor) -> Tensor:
+        """omega * KL; omega = 0 leaves the KL out (as omega = 1 leaves the MMD out): 0 * an
+        overflowing KL would be NaN."""
+        if torch.is_tensor(self.omega):
+            return torch.where(self.omega > 0, self.omega * kl, torch.zeros_like(kl))
+        return self.omega * kl if self.omega > 0 else torch.zeros_like(kl)
+
     def loss_terms(self, batch: dict[str, Tensor], beta: float) -> dict[str, Tensor]:
         mu_q, logvar_q = self.posterior(batch)
         mu_p, logvar_p = self.prior(batch)
@@ -142,11 +154,9 @@ class CMMDModule(ClassifierValidation, VariationalModule):
         # MMD between the batch's prior and posterior samples; with prior_z = mean the prior side
         # still needs samples, drawn with the same noise.
         z_p_mmd = mu_p + eps * (0.5 * logvar_p).exp()
-        div = mmd(z_p_mmd, z_q, self.mmd_scale, self.mmd_estimator) if self.omega < 1 else rec.new_zeros(())
+        div = mmd(z_p_mmd, z_q, self.mmd_scale, self.mmd_estimator) if self.uses_mmd() else rec.new_zeros(())
         cls_term = cls.sum() if self.cls_reduction == "sum" else cls.mean()
-        # omega = 0 leaves the KL out (as omega = 1 leaves the MMD out): 0 * an overflowing KL would be NaN.
-        kl_term = self.omega * kl if self.omega > 0 else torch.zeros_like(kl)
-        loss = (-rec + kl_term).mean() + self.alpha * cls_term + (1 - self.omega) * self.lam * div
+        loss = (-rec + self.omega_kl(kl)).mean() + self.alpha * cls_term + (1 - self.omega) * self.lam * div
         return {"loss": loss, "reconstruction": rec.mean(), "classification": cls.mean(), "kl": kl.mean(),
                 "mmd": div.detach(), "z": z_q}
 
@@ -156,8 +166,8 @@ class CMMDModule(ClassifierValidation, VariationalModule):
         MMD term is estimated on the whole validation batch."""
         t = self.loss_terms(batch, 1.0)
         scale = self.trainer.datamodule.batch_size if self.cls_reduction == "sum" else 1
-        kl = self.omega * t["kl"] if self.omega > 0 else 0.0
-        return -t["reconstruction"] + kl + self.alpha * scale * t["classification"] + (1 - self.omega) * self.lam * t["mmd"]
+        return (-t["reconstruction"] + self.omega_kl(t["kl"]) + self.alpha * scale * t["classification"]
+                + (1 - self.omega) * self.lam * t["mmd"])
 
     # --- what the evaluator reads ------------------------------------------------------------------
     @torch.no_grad()

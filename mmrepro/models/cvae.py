@@ -19,6 +19,7 @@ from mmrepro.objectives.gaussian import kl_normal, reparameterize
 
 
 class CVAEModule(VariationalModule):
+    MEMBER_HYPERPARAMETERS = ()
     BOUNDS = {"log_p(x|w)/multiple": ("xw", "x", False)}
 
     def __init__(self, modalities, prior: str = "standard", **common):

@@ -22,6 +22,7 @@ from mmrepro.objectives.gaussian import kl_normal, reparameterize
 
 
 class JMVAEModule(VariationalModule):
+    MEMBER_HYPERPARAMETERS = ("alpha",)   # per member in a batched sweep (mmrepro/batched.py)
     BOUNDS = {
         "log_p(x)/multiple": ("xw", "x", False),     # Eq. 5 with q(z|x,w), IW (Eq. 10)
         "log_p(x)/single": ("x", "x", False),        # Eq. 6: q(z|x)

@@ -46,6 +46,7 @@ def authors_glorot_(net: nn.Module) -> None:
 
 
 class MxOModule(ClassifierValidation, VariationalModule):
+    MEMBER_HYPERPARAMETERS = ()
     def __init__(self, modalities, label=None, observed: list[str] | None = None, variant: str = "authors",
                  hidden: list[int] | None = None, lr: float = 1e-4):
         check_choice("variant", variant, tuple(VARIANTS))

@@ -11,6 +11,7 @@ from mmrepro.objectives.gaussian import kl_normal, reparameterize
 
 
 class VAEModule(VariationalModule):
+    MEMBER_HYPERPARAMETERS = ()   # batched sweeps (mmrepro/batched.py): nothing but seed and lr per member
     BOUNDS = {"log_p(x)/single": ("x", "x", False)}
 
     def __init__(self, modalities, **common):

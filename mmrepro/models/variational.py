@@ -40,6 +40,9 @@ from mmrepro.objectives.likelihoods import log_likelihood
 class VariationalModule(L.LightningModule):
     BOUNDS: dict[str, tuple[str, str, bool]] = {}
     SUPPORTS_NETWORK_VAR = False  # decoders that output a log-variance per dimension (CMMD Eq. 6)
+    # Batched sweeps (mmrepro/batched.py): the constructor arguments that may differ per member
+    # besides seed and lr (None: this model's members are not stacked).
+    MEMBER_HYPERPARAMETERS: tuple[str, ...] | None = None
 
     def __init__(self, modalities, latent_dim: int = 64, tower: tuple = (512, 512), decoder: tuple = (512, 512, 512),
                  conv_channels: tuple = (), networks: str = "mlp", activation: str = "leaky_relu", warmup_epochs: int = 200,

@@ -1,0 +1,171 @@
+"""Batched members (mmrepro/batched.py, hydra/launcher=batched): a stacked member trains as its
+sequential run does (step for step where the computation is deterministic; per-member
+hyperparameters reach the objective), a diverging member does not stop the others, a batched
+sweep writes the records a sequential one writes, and members that cannot stack run one by one."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from mmrepro import CONFIG_DIR
+from mmrepro.batched import MemberBatches, MemberData, StackedMembers, plan_groups
+from mmrepro.train import build, build_datamodule, model_inputs
+from tests.conftest import records_under, run_cli
+
+QUIET = ["trainer.enable_progress_bar=false"]
+
+
+def composed(*overrides):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", list(overrides))
+
+
+def members_of(cfg, datamodule, values: list[dict]):
+    out = []
+    for v in values:
+        L.seed_everything(v["seed"], verbose=False)
+        node = cfg.model.copy()
+        for k, x in v.items():
+            if k != "seed":
+                node[k] = x
+        out.append(build("model", node, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule)))
+    return out
+
+
+def test_stacked_m_xo_members_train_step_for_step_as_their_sequential_runs():
+    """The authors' M-xO (tanh, no dropout) is deterministic given its batches: three stacked members
+    (two learning rates) end 3 epochs with the weights each reaches alone with Adam on the same batches."""
+    cfg = composed("experiment=m_xo_digits", "trainer.max_epochs=3")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    values = [{"seed": 0, "lr": 1e-3}, {"seed": 1, "lr": 1e-3}, {"seed": 2, "lr": 3e-3}]
+    alone = members_of(cfg, dm, values)
+    stacked = StackedMembers(members_of(cfg, dm, values), [v["seed"] for v in values])
+    for e, member in enumerate(alone):   # the same initial weights as the sequential runs
+        for k, t in member.state_dict().items():
+            assert torch.equal(stacked.member_state(e)[k], t), k
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(stacked, datamodule=MemberData(dm, [v["seed"] for v in values]))
+    steps = trainer.global_step
+    assert steps == 3 * (len(dm.split("train")["left"]) // dm.batch_size)
+    for e, (member, v) in enumerate(zip(alone, values)):
+        opt = torch.optim.Adam(member.parameters(), lr=v["lr"], fused=True)
+        batches = MemberBatches(dm.split("train"), dm.batch_size, [v["seed"]])
+        for _ in range(3):
+            for batch in batches:
+                loss = member.loss_terms({k: t[0] for k, t in batch.items()}, 1.0)["loss"]
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        for k, t in member.state_dict().items():
+            torch.testing.assert_close(stacked.member_state(e)[k], t, rtol=1e-4, atol=1e-5, msg=f"member {e} {k}")
+
+
+def test_per_member_hyperparameters_reach_the_cmmd_objective():
+    """With one noise draw shared by the members (randomness="same"), each stacked member's loss is
+    its own module's Eq. 5 loss: omega 0 (MMD only), 0.5 and 1 (KL only) from identical weights."""
+    cfg = composed("experiment=cmmd_digits")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    values = [{"seed": 3, "omega": w} for w in (0.0, 0.5, 1.0)]
+    members = members_of(cfg, dm, values)
+    stacked = StackedMembers(members, [3, 3, 3])
+    batch = dm.rows("train", 0, 100)
+    torch.manual_seed(7)
+    terms = stacked.per_member("loss", {k: t.expand(3, *t.shape) for k, t in batch.items()}, 1.0,
+                               batched_input=True, randomness="same")
+    own = []
+    for m in members:
+        torch.manual_seed(7)
+        own.append(m.loss_terms(batch, 1.0)["loss"])
+    torch.testing.assert_close(terms["loss"], torch.stack(own).detach(), rtol=1e-5, atol=1e-4)
+    assert len({round(float(x), 3) for x in own}) == 3   # the three omegas give three objectives
+
+
+def test_a_batched_sweep_records_each_member_and_a_diverging_member_does_not_stop_the_others(tmp_path):
+    """Three CMMD members, one at a learning rate that diverges: it is recorded as failed with the
+    step, the other two finish with records that carry `batched`, the table builds from them, and the
+    sweep exits 1 naming the failed member."""
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "sweep=cmmd_digits", "hydra/launcher=batched", "model.omega=0.4", "seed=0,1",
+                     "model.lr=0.001,1e8", "trainer.max_epochs=15", *QUIET, f"paths.runs_dir={tmp_path}",
+                     f"hydra.sweep.dir={sweep}", "checkpoint.keep=false")
+    assert "train as one stacked model" in result.stderr, result.stderr[-3000:]
+    recs = {r["sweep"]["num"]: r for r in records_under(sweep)}
+    assert len(recs) == 4
+    diverged = [n for n, r in recs.items() if r["status"] == "failed"]
+    assert diverged and all(recs[n]["config"]["model"]["lr"] == 1e8 for n in diverged), recs
+    assert all("training loss became" in recs[n]["error"] for n in diverged)
+    ok = [r for r in recs.values() if r["status"] == "ok"]
+    assert {r["config"]["model"]["lr"] for r in ok} == {0.001} and len(ok) == 2
+    for r in ok:
+        assert r["batched"]["size"] == 4 and r["curves"]["val/error"] and r["metrics"]["test/error"] < 75   # chance: 90%
+        assert (sweep / str(r["sweep"]["num"]) / ".hydra" / "config.yaml").is_file()
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("mmrepro: 2 of 4 members finished; failed: ")
+    built = run_cli("cmmd_digits", "--variant", "digits", "--runs-dir", str(tmp_path), "--results-dir",
+                    str(tmp_path / "results"), module="mmrepro.tables")
+    assert "(n=2)" in (tmp_path / "results" / "cmmd" / "cmmd_vs_mxo_digits.md").read_text(), built.stderr
+
+
+def test_members_that_cannot_stack_run_one_by_one_with_a_note(tmp_path):
+    result = run_cli("-m", "model=mrbm_pcd", "model.n_hidden=16", "trainer.max_epochs=1", "seed=0,1",
+                     "hydra/launcher=batched", *QUIET, f"paths.runs_dir={tmp_path}", "checkpoint.keep=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "run one by one: MRBMModule does not declare MEMBER_HYPERPARAMETERS" in result.stderr
+    assert sorted(r["seed"] for r in records_under(tmp_path) if r["status"] == "ok") == [0, 1]
+
+
+@pytest.mark.parametrize("differ, stack", [(["seed=1"], True), (["model.omega=0.1", "model.lr=0.01"], True),
+                                           (["model.encoder=[32]"], False), (["trainer.max_epochs=7"], False)])
+def test_members_stack_only_when_they_differ_in_seed_lr_and_per_member_hyperparameters(differ, stack):
+    configs = [composed("experiment=cmmd_digits"), composed("experiment=cmmd_digits", *differ)]
+    groups, alone = plan_groups(configs)
+    assert (groups == [[0, 1]]) == stack and (not alone) == stack, (groups, alone)
+    json.dumps(alone)
+
+
+def test_a_batched_sweep_killed_at_a_random_step_resumes_in_its_directory_bit_identically(tmp_path):
+    import random
+    import signal
+    import time
+
+    from tests.test_reliability import popen, wait_for
+
+    args = ["-m", "sweep=cmmd_digits", "hydra/launcher=batched", "model.omega=0.0,1.0", "seed=0", "trainer.max_epochs=4",
+            "checkpoint.every_n_steps=1", "checkpoint.max_cost=1", *QUIET]
+    straight = run_cli(*args, f"paths.runs_dir={tmp_path}/a", f"hydra.sweep.dir={tmp_path}/a")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    proc = popen(*args, f"paths.runs_dir={tmp_path}/b", f"hydra.sweep.dir={tmp_path}/b")
+    ckpt = wait_for("batched-*/checkpoints/last.ckpt", tmp_path / "b", proc)
+    delay = random.uniform(0, 1.5)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    step = torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]
+    again = run_cli(*args, f"paths.runs_dir={tmp_path}/b", f"hydra.sweep.dir={tmp_path}/b")
+    assert again.returncode == 0, f"killed at step {step}: {again.stderr[-3000:]}"
+    a = {r["sweep"]["num"]: r for r in records_under(tmp_path / "a")}
+    b = {r["sweep"]["num"]: r for r in records_under(tmp_path / "b")}
+    where = f"killed {delay:.2f} s after the first checkpoint, at step {step}"
+    assert sorted(a) == sorted(b) == [0, 1]
+    for n in a:
+        assert b[n]["metrics"] == a[n]["metrics"] and b[n]["curves"] == a[n]["curves"], where
+        assert b[n]["training"]["final_loss"] == a[n]["training"]["final_loss"], where
+    sa, sb = (torch.load(next((tmp_path / d).glob("batched-*/checkpoints/last.ckpt")), map_location="cpu",
+                         weights_only=False)["state_dict"] for d in ("a", "b"))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa), where
+    # Killed while it evaluated its members: member 1 has no record yet; the restart evaluates it
+    # from the group's final checkpoint, without training, and member 0's record stays as it was.
+    kept = (tmp_path / "b" / "0" / "run.json").read_text()
+    (tmp_path / "b" / "1" / "run.json").unlink()
+    third = run_cli(*args, f"paths.runs_dir={tmp_path}/b", f"hydra.sweep.dir={tmp_path}/b")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "sweep member 0 already finished; kept" in third.stderr
+    assert (tmp_path / "b" / "0" / "run.json").read_text() == kept
+    (again1,) = [r for r in records_under(tmp_path / "b") if r["sweep"]["num"] == 1]
+    assert again1["metrics"] == a[1]["metrics"] and again1["training"]["checkpoint_writes"]["writes"] == 0
