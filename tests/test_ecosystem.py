@@ -245,7 +245,7 @@ def test_a_regular_install_carries_the_configs_and_runs_from_any_folder(tmp_path
 
     source, target = tmp_path / "source", tmp_path / "site"   # a copy: the build leaves build/ in its source
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", "mmrepro", "configs"):
+    for name in ("pyproject.toml", "README.md", "mmrepro", "configs", "hydra_plugins"):
         copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
         copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree
                                            else {}))
@@ -269,6 +269,10 @@ def test_a_regular_install_carries_the_configs_and_runs_from_any_folder(tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     (record,) = records_under(work / "runs")
     assert record["status"] == "ok" and record["metrics"]["test_error/left"] >= 0
+    batched = mmrepro("-m", "experiment=m_xo_digits", "seed=0,1", "trainer.max_epochs=1", "hydra/launcher=batched",
+                      "trainer.enable_progress_bar=false", "paths.runs_dir=batched")   # the launcher plugin is installed
+    assert batched.returncode == 0 and "train as one stacked model" in batched.stderr, batched.stderr[-2000:]
+    assert sorted(r["batched"]["member"] for r in records_under(work / "batched")) == [0, 1]
 
 
 def test_help_imports_neither_torch_nor_lightning():
