@@ -31,7 +31,7 @@ test: install
 	$(PY) -m pytest -n auto --durations=15 tests
 
 lint: install
-	$(PY) -m ruff check mmrepro tests scripts
+	$(PY) -m ruff check mmrepro tests scripts hydra_plugins
 
 bench: install
 	$(PY) -m mmrepro.bench

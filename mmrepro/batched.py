@@ -391,36 +391,47 @@ def train_group(plans: list[dict], sweep_dir) -> list[int]:
             print(f"mmrepro: sweep member {p['sweep']['num']} already finished; kept", file=sys.stderr)
     if all(p["done"] for p in plans):
         return []
-    # The group trains all its members, finished ones too, so that a sweep killed while it evaluated
-    # its members resumes from the group's final checkpoint and evaluates the rest.
-    todo = plans
-    nums = [p["sweep"]["num"] for p in todo]
-    group_dir = Path(sweep_dir) / f"batched-{nums[0]}-{nums[-1]}-{len(nums)}"
-    tag = lambda e: {"batched": {"group": str(group_dir), "size": len(todo), "member": e}}  # noqa: E731
     failed: list[int] = []
 
-    def fail_all(message: str, status: str = "failed") -> list[int]:
-        for e, p in enumerate(todo):
-            if not p["done"]:
-                failure_record(p["cfg"], p["run_dir"], p["started"], git, message, status, p["choices"], p["sweep"],
-                               **tag(e))
-        return [p["sweep"]["num"] for p in todo if not p["done"]]
+    def fail(p: dict, message: str, status: str = "failed", **extra) -> None:
+        if not p["done"]:
+            failure_record(p["cfg"], p["run_dir"], p["started"], git, message, status, p["choices"], p["sweep"], **extra)
+            print(f"mmrepro: sweep member {p['sweep']['num']} failed: {message}", file=sys.stderr)
+            failed.append(p["sweep"]["num"])
 
-    print(f"mmrepro: batched: members {', '.join(map(str, nums))} train as one stacked model ({group_dir})",
-          file=sys.stderr)
     try:
-        cfg0 = todo[0]["cfg"]
-        datamodule = build_datamodule(cfg0.dataset)
-        members, evaluators = [], []
-        for p in todo:
-            cfg = p["cfg"]
+        datamodule = build_datamodule(plans[0]["cfg"].dataset)
+    except Exception as e:  # noqa: BLE001 - as a sequential sweep member: recorded, and the sweep goes on
+        for p in plans:
+            fail(p, one_line(e))
+        return failed
+    # Each member is built as its sequential run builds it (from its seed); one whose config its model
+    # refuses fails alone. The group trains all the others, finished ones too, so that a sweep killed
+    # while it evaluated its members resumes from the group's final checkpoint and evaluates the rest.
+    todo, members, evaluators = [], [], []
+    for p in plans:
+        cfg = p["cfg"]
+        try:
             L.seed_everything(cfg.seed, workers=True, verbose=False)
             evaluator = build("eval", cfg.eval)
             model = build("model", cfg.model, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule))
             model.save_hyperparameters(model_hyperparameters(cfg.model, datamodule), logger=False)
             evaluator.check(model, [m.name for m in datamodule.modalities])
-            members.append(model)
-            evaluators.append(evaluator)
+        except Exception as e:  # noqa: BLE001
+            fail(p, one_line(e))
+            continue
+        todo.append(p)
+        members.append(model)
+        evaluators.append(evaluator)
+    if all(p["done"] for p in todo):
+        return failed
+    nums = [p["sweep"]["num"] for p in todo]
+    group_dir = Path(sweep_dir) / f"batched-{nums[0]}-{nums[-1]}-{len(nums)}"
+    tag = lambda e: {"batched": {"group": str(group_dir), "size": len(todo), "member": e}}  # noqa: E731
+    print(f"mmrepro: batched: members {', '.join(map(str, nums))} train as one stacked model ({group_dir})",
+          file=sys.stderr)
+    try:
+        cfg0 = todo[0]["cfg"]
         datamodule.setup()
         seeds = [int(p["cfg"].seed) for p in todo]
         L.seed_everything(seeds[0], workers=True, verbose=False)
@@ -431,20 +442,19 @@ def train_group(plans: list[dict], sweep_dir) -> list[int]:
         fit(trainer, stacked, MemberData(datamodule, seeds), checkpoints.path if checkpoints.path.exists() else None)
     except Interrupted as e:
         print(f"mmrepro: {e}", file=sys.stderr)
-        fail_all(str(e), status="interrupted")
+        for i, p in enumerate(todo):
+            fail(p, str(e), "interrupted", **tag(i))
         sys.exit(128 + e.signum)
     except Exception as e:  # noqa: BLE001 - as a sequential sweep member: recorded, and the sweep goes on
-        print(f"mmrepro: batched members {', '.join(map(str, nums))} failed: {one_line(e)}", file=sys.stderr)
-        return fail_all(one_line(e))
+        for i, p in enumerate(todo):
+            fail(p, one_line(e), **tag(i))
+        return failed
     device = trainer.strategy.root_device
     for e, (p, model, evaluator) in enumerate(zip(todo, members, evaluators)):
         if p["done"]:
             continue
         if e in stacked.failed:
-            failure_record(p["cfg"], p["run_dir"], p["started"], git, stacked.failed[e], "failed", p["choices"],
-                           p["sweep"], **tag(e))
-            print(f"mmrepro: sweep member {p['sweep']['num']} failed: {stacked.failed[e]}", file=sys.stderr)
-            failed.append(p["sweep"]["num"])
+            fail(p, stacked.failed[e], **tag(e))
             continue
         try:
             model.load_state_dict(stacked.member_state(e))
@@ -457,9 +467,6 @@ def train_group(plans: list[dict], sweep_dir) -> list[int]:
                                 stacked.curves[e], str(device), p["started"], git, bool(trainer.ckpt_path), p["sweep"],
                                 **tag(e))
         except Exception as err:  # noqa: BLE001
-            failure_record(p["cfg"], p["run_dir"], p["started"], git, one_line(err), "failed", p["choices"], p["sweep"],
-                           **tag(e))
-            print(f"mmrepro: sweep member {p['sweep']['num']} failed: {one_line(err)}", file=sys.stderr)
-            failed.append(p["sweep"]["num"])
+            fail(p, one_line(err), **tag(e))
     checkpoints.finished()
     return failed
