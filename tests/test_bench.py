@@ -64,3 +64,47 @@ def test_cmmd_bench_times_the_appendix_h_model_and_skips_the_mmd_only_at_omega_o
     assert with_mmd.loss_terms(b, 1.0)["mmd"] > 0 and without.loss_terms(b, 1.0)["mmd"] == 0
     r = bench.bench_cmmd_mmd(steps=1, warmup=0, repeats=1, batch=4)
     assert r["with_ms"] > 0 and r["without_ms"] > 0
+
+
+def test_a_steps_ceiling_replays_exactly_the_products_torch_counts():
+    """step_ceiling records every product of a CMMD step, forward and backward; the FLOPs of the
+    recorded shapes, counted by hand (2 n k m per (n, k) x (k, m)), are what FlopCounterMode counts."""
+    import torch
+
+    model = bench.experiment_module("cmmd_digits", omega=0.5)
+    batch = bench.random_batch(model, 100)
+    recorder = bench.MatmulRecorder()
+    with recorder:
+        model.loss_terms(batch, 1.0)["loss"].backward()
+    by_hand = 0
+    for func, args, _ in recorder.calls:
+        shapes = [x[1] for x in args if isinstance(x, tuple) and x[0] == "tensor"]
+        a, b = shapes[-2:]   # addmm(bias, a, b), mm(a, b)
+        by_hand += 2 * a[0] * a[1] * b[1]
+    torch.manual_seed(0)
+    ceiling = bench.step_ceiling(lambda: model.loss_terms(batch, 1.0)["loss"].backward())
+    assert ceiling["flops"] == by_hand and ceiling["ceiling_s"] > 0
+    assert {f.overloadpacket.__name__ for f, _, _ in recorder.calls} <= {"mm", "addmm"}
+
+
+def test_family_rows_count_the_hand_count_of_their_networks():
+    """CMMD on the digits (configs/experiment/cmmd_digits.yaml): x_O the left half (32), x_M the right
+    (32, Bernoulli), y 10 classes, hidden 256 x 2, z 16, classifier 50 x 2; the MMD's three kernels
+    on a batch of 100. Forward MACs per example, by hand, then the timed row's fwd + bwd FLOPs."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = bench.experiment_module("cmmd_digits", omega=0.5)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.loss_terms(bench.random_batch(model, 100), 1.0)
+    h, z, x, y, b = 256, 16, 32, 10, 100
+    macs = ((2 * x + y) * h + h * h + 2 * h * z      # q(z | x_O, x_M, y) and its Gaussian head
+            + x * h + h * h + 2 * h * z              # p(z | x_O)
+            + (z + x) * h + h * h + h * x            # p(x_M | x_O, z)
+            + z * 50 + 50 * 50 + 50 * y              # p(y | z)
+            + 3 * b * z)                             # MMD: three b x b kernels, per example
+    assert counter.get_total_flops() == 2 * macs * b
+    row = bench.bench_family("cmmd_digits", b, steps=2, warmup=1, repeats=1)
+    assert 2 * 2 * macs < row["flops_per_sample"] <= 3 * 2 * macs and 0 < row["of_ceiling"]
+    conv = bench.bench_family("mopoe_mst", 4, steps=1, warmup=0, repeats=1)   # convolutions are products too
+    assert conv["flops_per_sample"] > 0 and 0 < conv["of_ceiling"]
