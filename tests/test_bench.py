@@ -77,7 +77,7 @@ def test_a_steps_ceiling_replays_exactly_the_products_torch_counts():
     with recorder:
         model.loss_terms(batch, 1.0)["loss"].backward()
     by_hand = 0
-    for func, args, _ in recorder.calls:
+    for _func, args, _ in recorder.calls:
         shapes = [x[1] for x in args if isinstance(x, tuple) and x[0] == "tensor"]
         a, b = shapes[-2:]   # addmm(bias, a, b), mm(a, b)
         by_hand += 2 * a[0] * a[1] * b[1]
