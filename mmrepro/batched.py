@@ -36,9 +36,6 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-# Keys a member's config may differ in besides model.<MEMBER_HYPERPARAMETERS> (and Hydra's own).
-FREE_KEYS = ("seed", "model.lr")
-
 
 class _Method(nn.Module):
     """functional_call calls forward: this forwards to one method of the wrapped module."""
@@ -53,15 +50,6 @@ class _Method(nn.Module):
 
 def hyperparameters_of(module) -> tuple[str, ...]:
     return tuple(getattr(module, "MEMBER_HYPERPARAMETERS", None) or ())
-
-
-def can_stack(module) -> str | None:
-    """None if a member of this model can be stacked, else why not (one line)."""
-    if getattr(module, "MEMBER_HYPERPARAMETERS", None) is None:
-        return f"{type(module).__name__} does not declare MEMBER_HYPERPARAMETERS"
-    if not getattr(module, "automatic_optimization", False):
-        return f"{type(module).__name__} steps its optimisers by hand (a GAN term or its own gradients)"
-    return None
 
 
 class StackedMembers(L.LightningModule):
