@@ -93,7 +93,8 @@ def test_a_batched_sweep_records_each_member_and_a_diverging_member_does_not_sto
     sweep = tmp_path / "sweep"
     result = run_cli("-m", "sweep=cmmd_digits", "hydra/launcher=batched", "model.omega=0.4", "seed=0,1",
                      "model.lr=0.001,1e8", "trainer.max_epochs=15", *QUIET, f"paths.runs_dir={tmp_path}",
-                     f"hydra.sweep.dir={sweep}", "checkpoint.keep=false")
+                     f"hydra.sweep.dir={sweep}", "checkpoint.keep=false", "eval.n_latents=0", "eval.collapse_points=60",
+                     timeout=600)
     assert "train as one stacked model" in result.stderr, result.stderr[-3000:]
     recs = {r["sweep"]["num"]: r for r in records_under(sweep)}
     assert len(recs) == 4
