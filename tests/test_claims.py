@@ -56,7 +56,8 @@ def test_missing_rows_and_single_seeds_are_said_not_guessed():
     assert evaluate(claim, {"A": LOW, "B": []}, {})[2].startswith("not run")
     failed = [{"status": "failed", "seed": 0, "error": "boom"}]
     assert evaluate(claim, {"A": LOW, "B": failed}, {})[2].startswith("not run")
-    assert evaluate(claim, {"A": LOW, "B": runs([5.0])}, {})[2].startswith("not testable: fewer than 2 seeds")
+    ours, _, verdict = evaluate(claim, {"A": LOW, "B": runs([5.0])}, {})
+    assert verdict.startswith("not testable: fewer than 2 seeds") and ours.endswith("vs B 5.00")   # means still shown
     nan = runs([float("nan"), 5.0, 5.1])   # a diverged seed's metric is not a value
     assert "n = 3 / 2" in evaluate(claim, {"A": LOW, "B": nan}, {})[1]
 

@@ -98,10 +98,12 @@ def evaluate(claim: dict, by_row: dict, labels: dict) -> tuple[str, str, str]:
     metric_a, metric_b = claim.get("metric_a", claim.get("metric")), claim.get("metric_b", claim.get("metric"))
     result = compare(by_row.get(a, []), metric_a, by_row.get(b, []), metric_b, claim.get("predictions"),
                      (labels.get(a, a), labels.get(b, b)))
+    values_a, values_b = seed_values(by_row.get(a, []), metric_a), seed_values(by_row.get(b, []), metric_b)
+    ours = (f"{labels.get(a, a)} {statistics.mean(values_a):.2f} vs {labels.get(b, b)} {statistics.mean(values_b):.2f}"
+            if values_a and values_b else "—")   # shown even where too few seeds leave it untested
     if isinstance(result, str):
-        return "—", "—", result
+        return ours, "—", result
     mean_a, mean_b, p, how = result
-    ours = f"{labels.get(a, a)} {mean_a:.2f} vs {labels.get(b, b)} {mean_b:.2f}"
     return ours, how, decide(claim["relation"], better(mean_a, mean_b), p)
 
 
