@@ -19,6 +19,10 @@ vmap (randomness="different"); the sum of the members' losses gives each member 
   become 0-d tensors inside the vmapped call, one value per member;
 - NaN guard: a member whose loss becomes non-finite is recorded as failed with the step, and its
   loss leaves the sum; the others go on.
+`hydra.launcher.compile=true` runs the stacked loss through torch.compile (inductor): a one-off
+compilation (about a minute on 2 cores), then a faster step where vmap's per-call overhead dominates
+(many small members). Its random draws are inductor's own stream, so a compiled group matches an
+eager one in distribution, not number for number (under inductor's fallback_random, exactly).
 Stackable members: the same model class (one that declares MEMBER_HYPERPARAMETERS and trains with
 Lightning's automatic optimisation) and configs equal but for the seed, those hyperparameters and
 model.lr, with no logger, pretraining stage, init_from or resume. The launcher runs every other
@@ -35,6 +39,8 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
+
+from mmrepro.data.tensor_datamodule import IndexBatches
 
 
 class _Method(nn.Module):
@@ -55,16 +61,19 @@ def hyperparameters_of(module) -> tuple[str, ...]:
 class StackedMembers(L.LightningModule):
     """E members of one model class as one LightningModule (see the module docstring)."""
 
-    def __init__(self, members: list[nn.Module], seeds: list[int]):
+    def __init__(self, members: list[nn.Module], seeds: list[int], compile: bool | str = False):
         super().__init__()
         if len(members) < 1 or len({type(m) for m in members}) != 1:
             raise ValueError("stacked members must be one or more modules of one class")
         self.size = len(members)
         self.seeds = list(seeds)
         self.names = hyperparameters_of(members[0])
+        self.compile = compile   # False, True (inductor) or a torch.compile backend's name
+        self._vmapped: dict[tuple, object] = {}
         template = copy.deepcopy(members[0])
-        self._call = {"loss": _Method(template, "loss_terms"), "val": _Method(template, "validation_loss"),
-                      "predict": _Method(template, "predict")}
+        self._call = {kind: _Method(template, method) for kind, method in
+                      (("loss", "loss_terms"), ("val", "validation_loss"), ("predict", "predict"))
+                      if hasattr(template, method)}
         self.__dict__["template"] = template   # not a submodule: its own weights are never used
         params, buffers = stack_module_state(members)
         self.keys = list(params)
@@ -108,24 +117,32 @@ class StackedMembers(L.LightningModule):
                 setattr(self.template, n, v)
 
     def per_member(self, kind: str, batch: dict, *args, batched_input: bool, randomness: str = "different"):
-        call = self._call[kind]
+        """Every member's `kind` call (loss, val, predict) at once: vmap over the stacked tensors
+        (compiled once per kind for the loss, with compile=True)."""
+        key = (kind, batched_input, randomness, len(args))
+        if key not in self._vmapped:
+            call = self._call[kind]
 
-        def one(params, buffers, hyper, batch):
-            with self.hyper_values(hyper):
-                out = functional_call(call, {**params, **buffers}, (batch, *args))
-            if isinstance(out, dict):
-                return {k: v for k, v in out.items() if k != "z"}
-            return out
+            def one(params, buffers, hyper, batch, *args):
+                with self.hyper_values(hyper):
+                    out = functional_call(call, {**params, **buffers}, (batch, *args))
+                if isinstance(out, dict):
+                    return {k: v for k, v in out.items() if k != "z"}
+                return out
 
-        return vmap(one, in_dims=(0, 0, 0, 0 if batched_input else None), randomness=randomness)(
-            self.params(), self.buffers_(), self.hyper, batch)
+            fn = vmap(one, in_dims=(0, 0, 0, 0 if batched_input else None, *[None] * len(args)), randomness=randomness)
+            if self.compile and kind == "loss":
+                fn = torch.compile(fn, dynamic=False, **({"backend": self.compile} if isinstance(self.compile, str) else {}))
+            self._vmapped[key] = fn
+        if self.compile:   # a Python float would be baked into the graph: a new compilation per value
+            args = tuple(torch.tensor(a, device=self.device) if isinstance(a, float) else a for a in args)
+        return self._vmapped[key](self.params(), self.buffers_(), self.hyper, batch, *args)
 
     # --- training -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        self.template.to(self.device)
         self.template.trainer = self.trainer
 
-    def on_fit_start(self) -> None:
+    def on_fit_start(self) -> None:   # the stacked tensors are on the device now
         self.template.to(self.device)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -169,7 +186,7 @@ class StackedMembers(L.LightningModule):
             loss = self.per_member("val", batch, batched_input=False)
             values = {"val/loss": loss.reshape(self.size, -1).mean(1)}
             label = getattr(self.template, "label", None)
-            if label is not None and hasattr(self.template, "predict"):
+            if label is not None and "predict" in self._call:
                 probs = self.per_member("predict", batch, batched_input=False)
                 y = batch[label.name]
                 if label.likelihood == "categorical":
@@ -202,52 +219,31 @@ class StackedMembers(L.LightningModule):
         self.curves = saved.get("curves", self.curves)
 
 
-class MemberBatches:
+class MemberBatches(IndexBatches):
     """Each member's own minibatches, stacked: (E, batch, ...) per key. Member e's order is a fresh
     permutation each epoch from a generator seeded by its seed; re-binarised keys get a fresh draw
-    per member (from the global RNG, which checkpoints restore). Stateful like IndexBatches: a
-    checkpoint mid-epoch holds the epoch's orders and position, and a resumed run continues there."""
+    per member (from the global RNG, which checkpoints restore). Resumes mid-epoch as IndexBatches
+    does; its state adds the members' generators."""
 
     def __init__(self, tensors: dict[str, Tensor], batch_size: int, seeds: list[int], resample=(), resolve=None):
-        self.tensors, self.batch_size, self.resample = tensors, batch_size, tuple(resample)
-        self.resolve = resolve or (lambda b: b)
-        self.n = next(iter(tensors.values())).shape[0]
+        super().__init__(tensors, batch_size, shuffle=True, drop_last=True, resample=resample, resolve=resolve)
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.device = next(iter(tensors.values())).device
-        self.orders: Tensor | None = None
-        self.position = 0
-        self.resume_from: tuple[Tensor, int] | None = None
 
-    def __len__(self) -> int:
-        return self.n // self.batch_size
+    def draw_order(self) -> Tensor:
+        return torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])   # (E, n)
 
-    def __iter__(self):
-        if self.resume_from is not None:
-            self.orders, start = self.resume_from
-            self.resume_from = None
-        else:
-            self.orders, start = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators]), 0
-        orders = self.orders.to(self.device)
-        for i in range(start, len(self)):
-            idx = orders[:, i * self.batch_size:(i + 1) * self.batch_size]              # (E, B)
-            flat = self.resolve({k: t[idx.reshape(-1)] for k, t in self.tensors.items()})
-            batch = {k: t.reshape(*idx.shape, *t.shape[1:]) for k, t in flat.items()}
-            for k in self.resample:
-                batch[k] = torch.rand_like(batch[k]).lt_(batch[k])
-            self.position = i + 1
-            yield batch
+    def take(self, order: Tensor, i: int) -> dict[str, Tensor]:
+        idx = order[:, i * self.batch_size:(i + 1) * self.batch_size]              # (E, B)
+        flat = self.resolve({k: t[idx.reshape(-1)] for k, t in self.tensors.items()})
+        return {k: t.reshape(*idx.shape, *t.shape[1:]) for k, t in flat.items()}
 
     def state_dict(self) -> dict:
-        state = {"generators": [g.get_state() for g in self.generators], "orders": None, "position": 0}
-        if self.orders is not None and self.position < len(self):
-            state.update(orders=self.orders.cpu(), position=self.position)
-        return state
+        return {**super().state_dict(), "generators": [g.get_state() for g in self.generators]}
 
     def load_state_dict(self, state: dict) -> None:
         for g, s in zip(self.generators, state.get("generators", [])):
             g.set_state(s)
-        if state.get("orders") is not None:
-            self.resume_from = (state["orders"], int(state["position"]))
+        super().load_state_dict(state)
 
 
 class MemberData(L.LightningDataModule):
@@ -291,41 +287,38 @@ def group_key(cfg, hyper: tuple[str, ...]) -> str:
     return json.dumps(values, sort_keys=True, default=str)
 
 
-def why_not_batched(cfg) -> str | None:
-    """None if this member's config can join a stacked group, else why not (one line)."""
+def stackable_class(cfg) -> tuple[type | None, str | None]:
+    """The member's model class if its config can join a stacked group, else (None, why not, one line)."""
     import hydra
 
     try:
         cls = hydra.utils.get_class(cfg.model._target_)
     except Exception as e:  # noqa: BLE001 - an unknown class fails in the member's own run, with its own error
-        return f"model {cfg.model.get('_target_')}: {type(e).__name__}"
+        return None, f"model {cfg.model.get('_target_')}: {type(e).__name__}"
     if getattr(cls, "MEMBER_HYPERPARAMETERS", None) is None:
-        return f"{cls.__name__} does not declare MEMBER_HYPERPARAMETERS"
+        return None, f"{cls.__name__} does not declare MEMBER_HYPERPARAMETERS"
     if cfg.model.get("gan_weight", 0):
-        return "the GAN term steps two optimisers by hand"
+        return None, "the GAN term steps two optimisers by hand"
     for key in ("resume", "init_from"):
         if cfg.get(key):
-            return f"{key} is set"
+            return None, f"{key} is set"
     if cfg.get("logger"):
-        return "a logger is set (batched members write run records only)"
+        return None, "a logger is set (batched members write run records only)"
     if (cfg.get("pretrain") or {}).get("split"):
-        return "a pretraining stage is set"
-    return None
+        return None, "a pretraining stage is set"
+    return cls, None
 
 
 def plan_groups(configs: list) -> tuple[list[list[int]], dict[int, str]]:
     """Indices of configs grouped for stacking (groups of two or more), and the others with why."""
-    import hydra
-
     groups: dict[str, list[int]] = {}
     alone: dict[int, str] = {}
     for i, cfg in enumerate(configs):
-        why = why_not_batched(cfg)
+        cls, why = stackable_class(cfg)
         if why:
             alone[i] = why
             continue
-        hyper = hydra.utils.get_class(cfg.model._target_).MEMBER_HYPERPARAMETERS
-        groups.setdefault(group_key(cfg, hyper), []).append(i)
+        groups.setdefault(group_key(cfg, cls.MEMBER_HYPERPARAMETERS), []).append(i)
     out = []
     for members in groups.values():
         if len(members) == 1:
@@ -352,9 +345,10 @@ def prepare_member(cfg) -> dict:
             "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "done": done}
 
 
-def train_group(plans: list[dict], sweep_dir) -> list[int]:
-    """Train the members of one group as one stacked model, then evaluate each and write its run
-    record (failed members: a failure record). Returns the failed members' job numbers."""
+def train_group(plans: list[dict], sweep_dir, compile: bool | str = False) -> list[int]:
+    """Train the members of one group as one stacked model (its loss through torch.compile with
+    compile=True), then evaluate each and write its run record (failed members: a failure record).
+    Returns the failed members' job numbers."""
     import sys
     from pathlib import Path
 
@@ -415,7 +409,8 @@ def train_group(plans: list[dict], sweep_dir) -> list[int]:
         return failed
     nums = [p["sweep"]["num"] for p in todo]
     group_dir = Path(sweep_dir) / f"batched-{nums[0]}-{nums[-1]}-{len(nums)}"
-    tag = lambda e: {"batched": {"group": str(group_dir), "size": len(todo), "member": e}}  # noqa: E731
+    tag = lambda e: {"batched": {"group": str(group_dir), "size": len(todo), "member": e,  # noqa: E731
+                                 "compiled": compile}}
     print(f"mmrepro: batched: members {', '.join(map(str, nums))} train as one stacked model ({group_dir})",
           file=sys.stderr)
     try:
@@ -423,7 +418,7 @@ def train_group(plans: list[dict], sweep_dir) -> list[int]:
         datamodule.setup()
         seeds = [int(p["cfg"].seed) for p in todo]
         L.seed_everything(seeds[0], workers=True, verbose=False)
-        stacked = StackedMembers(members, seeds)
+        stacked = StackedMembers(members, seeds, compile=compile)
         checkpoints = checkpoint_callback(cfg0, group_dir, "mmrepro.batched.StackedMembers")
         trainer = build("trainer", trainer_node(cfg0), logger=False, default_root_dir=str(group_dir),
                         callbacks=[checkpoints, *chosen_callbacks(cfg0)])

@@ -86,12 +86,40 @@ def test_per_member_hyperparameters_reach_the_cmmd_objective():
     assert len({round(float(x), 3) for x in own}) == 3   # the three omegas give three objectives
 
 
+def test_compiled_stacked_loss_and_gradients_equal_the_eager_ones():
+    """hydra.launcher.compile: the stacked CMMD loss through torch.compile (dynamo's trace of vmap,
+    functional_call and the per-member hyperparameters; the aot_eager backend, which adds no code
+    generation) gives the eager losses and gradients, random draws included, on two calls (the second
+    with another warm-up beta, which reaches the graph as a tensor input)."""
+    cfg = composed("experiment=cmmd_digits", "model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]",
+                   "model.classifier=[8]", "model.latent_dim=4")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    values = [{"seed": e, "omega": w} for e, w in enumerate((0.0, 0.5, 1.0))]
+    batch = {k: torch.stack([t] * 3) for k, t in dm.rows("train", 0, 50).items()}
+    results = []
+    for compile in (False, "aot_eager"):
+        stacked = StackedMembers(members_of(cfg, dm, values), [0, 1, 2], compile=compile)
+        out = []
+        for beta in (1.0, 0.5):
+            torch.manual_seed(11)
+            loss = stacked.per_member("loss", batch, beta, batched_input=True)["loss"]
+            grads = torch.autograd.grad(loss.sum(), list(stacked.stacked))
+            out.append((loss.detach(), grads))
+        results.append(out)
+    for (loss, grads), (loss_c, grads_c) in zip(*results):
+        torch.testing.assert_close(loss_c, loss)
+        for g, g_c in zip(grads, grads_c):
+            torch.testing.assert_close(g_c, g)
+
+
 def test_a_batched_sweep_records_each_member_and_a_diverging_member_does_not_stop_the_others(tmp_path):
     """Three CMMD members, one at a learning rate that diverges: it is recorded as failed with the
     step, the other two finish with records that carry `batched`, the table builds from them, and the
-    sweep exits 1 naming the failed member."""
+    sweep exits 1 naming the failed member. The stacked loss is compiled (hydra.launcher.compile)."""
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "sweep=cmmd_digits", "hydra/launcher=batched", "model.omega=0.4", "seed=0,1",
+    result = run_cli("-m", "sweep=cmmd_digits", "hydra/launcher=batched", "hydra.launcher.compile=aot_eager",
+                     "model.omega=0.4", "seed=0,1",
                      "model.lr=0.001,1e8", "trainer.max_epochs=15", *QUIET, f"paths.runs_dir={tmp_path}",
                      f"hydra.sweep.dir={sweep}", "checkpoint.keep=false", "eval.n_latents=0", "eval.collapse_points=60",
                      timeout=600)
@@ -104,7 +132,8 @@ def test_a_batched_sweep_records_each_member_and_a_diverging_member_does_not_sto
     ok = [r for r in recs.values() if r["status"] == "ok"]
     assert {r["config"]["model"]["lr"] for r in ok} == {0.001} and len(ok) == 2
     for r in ok:
-        assert r["batched"]["size"] == 4 and r["curves"]["val/error"] and r["metrics"]["test/error"] < 75   # chance: 90%
+        assert r["batched"]["size"] == 4 and r["batched"]["compiled"] == "aot_eager"
+        assert r["curves"]["val/error"] and r["metrics"]["test/error"] < 75   # chance: 90%
         assert (sweep / str(r["sweep"]["num"]) / ".hydra" / "config.yaml").is_file()
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("mmrepro: 2 of 4 members finished; failed: ")

@@ -108,3 +108,23 @@ def test_family_rows_count_the_hand_count_of_their_networks():
     assert 2 * 2 * macs < row["flops_per_sample"] <= 3 * 2 * macs and 0 < row["of_ceiling"]
     conv = bench.bench_family("mopoe_mst", 4, steps=1, warmup=0, repeats=1)   # convolutions are products too
     assert conv["flops_per_sample"] > 0 and 0 < conv["of_ceiling"]
+
+
+def test_bench_report_marks_each_target_met_or_missed_and_names_the_machine():
+    from mmrepro.bench import bench_markdown
+
+    report = {"machine": {"cpu": "Test CPU", "cpu_count": 2, "torch_threads": 2, "gpu": None, "torch": "2.x",
+                          "matmul_peak_gflops": 100.0},
+              "date": "2026-12-01 06:00", "code": {"commit": "abcdef0123456", "dirty": False},
+              "rows": [{"row": "jmvae_kl", "samples_per_s": 3341.0, "gflop_per_sample": 0.012, "of_peak": 0.4,
+                        "of_ceiling": 0.55, "x_sklearn": None,
+                        "checks": [{"target": "of peak >= 60%", "met": False}, {"target": "of ceiling >= 80%", "met": False}]},
+                       {"row": "ml_pcd", "samples_per_s": 9000.0, "gflop_per_sample": 0.004, "of_peak": 0.71,
+                        "of_ceiling": None, "x_sklearn": 2.76, "checks": [{"target": "x sklearn >= 2.5", "met": True}]}],
+              "other": [{"what": "batched", "value": "1.4x", "target": ">= 10x", "met": False}]}
+    text = bench_markdown(report)
+    rows = [line for line in text.splitlines() if line.startswith("| jmvae_kl") or line.startswith("| ml_pcd")]
+    assert rows[0].count("**missed**") == 2 and "3,341" in rows[0] and "40.0%" in rows[0] and "55.0%" in rows[0]
+    assert "x sklearn >= 2.5: met" in rows[1] and "| 2.76 |" in rows[1]
+    assert "Test CPU (2 cores" in text and "abcdef0123" in text and "100.0 GFLOP/s" in text
+    assert "| batched | 1.4x | >= 10x: **missed** |" in text

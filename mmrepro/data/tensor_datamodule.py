@@ -60,19 +60,27 @@ class IndexBatches:
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
-    def __iter__(self):
+    def draw_order(self) -> Tensor:
+        """This epoch's permutation (all ranks)."""
         total = self.n * self.world_size
+        return torch.randperm(total, device=self.device) if self.shuffle else torch.arange(total, device=self.device)
+
+    def take(self, order: Tensor, i: int) -> dict[str, Tensor]:
+        """Batch i of this rank's share of `order`."""
+        mine = order[self.rank::self.world_size]
+        idx = mine[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.resolve({k: t[idx] for k, t in self.tensors.items()})
+
+    def __iter__(self):
         if self.resume_from is not None:
             order, start = self.resume_from
             self.resume_from = None
         else:
-            order = torch.randperm(total, device=self.device) if self.shuffle else torch.arange(total, device=self.device)
-            start = 0
+            order, start = self.draw_order(), 0
         self.order = order
-        mine = order.to(self.device)[self.rank::self.world_size]
+        order = order.to(self.device)
         for i in range(start, len(self)):
-            idx = mine[i * self.batch_size:(i + 1) * self.batch_size]
-            batch = self.resolve({k: t[idx] for k, t in self.tensors.items()})
+            batch = self.take(order, i)
             for k in self.resample:
                 batch[k] = torch.rand_like(batch[k]).lt_(batch[k])
             self.position = i + 1
