@@ -1,5 +1,5 @@
 """Run records -> results tables: paper values only in the paper column, mean ± std over seeds,
-"not run" with its reason, the latest sweep only, provenance links to copied run records."""
+"not run" with its reason, each seed from the latest sweep that ran it, provenance links to copied run records."""
 
 import gzip
 import json
@@ -37,6 +37,9 @@ def test_table_cells_from_records(tmp_path):
     record(runs, "sweeps/t1_digits/20260102-000000", 1, "sohn14_t1_mrbm_pcd", 1, metrics(4.0, 12.0, 22.0))
     record(runs, "sweeps/t1_digits/20260102-000000", 2, "sohn14_t1_mrbm_cdpl", 0, error="model.optim.lr: must be > 0")
     record(runs, "sweeps/t1_digits/20260102-000000", 3, "sohn14_t1_mrbm_pcd", 2, error="SIGTERM at epoch 3")
+    record(runs, "sweeps/t1_digits/20260103-000000", 0, "sohn14_t1_mrbm_mp", 3, metrics(5.0, 6.0, 7.0))   # a seed added later
+    record(runs, "sweeps/t1_digits/20260101-000000", 1, "sohn14_t1_mrbm_mp", 4, metrics(7.0, 8.0, 9.0))
+    record(runs, "sweeps/t1_digits/20260101-000000", 2, "sohn14_t1_mrbm_mp", 3, metrics(99.0, 99.0, 99.0))  # seed 3 rerun since
     interrupted = runs / "sweeps/t1_digits/20260102-000000/3/run.json"
     interrupted.write_text(interrupted.read_text().replace('"status": "failed"', '"status": "interrupted"'))
     text = build_table("sohn14_t1", "digits", runs, results).read_text()
@@ -49,7 +52,8 @@ def test_table_cells_from_records(tmp_path):
     notes = dict(line[3:].split(") ", 1) for line in results_part.splitlines() if line.startswith("- ("))
     assert rows["MinVI (CD-PercLoss)"].count("not run (") == 3
     assert notes[rows["MinVI (CD-PercLoss)"].split("not run (")[1][0]] == "model.optim.lr: must be > 0"
-    assert notes[rows["MinVI (MP)"].split("not run (")[1][0]].startswith("no run record for variant 'digits'")
+    # Each seed from the latest sweep that ran it: seeds run in separate sweeps add up.
+    assert rows["MinVI (MP)"].split(" | ")[2] == "6.00 ± 1.41 (n=2)"
     assert results_part.count("model.optim.lr: must be > 0") == 1
     # No paper number appears in an "ours" column.
     values = {v for model in paper_values()["sohn14_t1"]["values"].values() for v in model.values()}
@@ -57,8 +61,8 @@ def test_table_cells_from_records(tmp_path):
     ours = [c for row in cells for i, c in enumerate(row) if i % 2 == 0 and i]
     assert not any(c.startswith(f"{v:.2f} ") for c in ours for v in values)
     copies = sorted(p.name for p in (results / "sohn14" / "runs" / "t1_digits").iterdir())
-    assert copies == ["sohn14_t1_mrbm_cdpl_seed0.json", "sohn14_t1_mrbm_pcd_seed0.json",
-                      "sohn14_t1_mrbm_pcd_seed1.json", "sohn14_t1_mrbm_pcd_seed2.json"]
+    assert copies == ["sohn14_t1_mrbm_cdpl_seed0.json", "sohn14_t1_mrbm_mp_seed3.json", "sohn14_t1_mrbm_mp_seed4.json",
+                      "sohn14_t1_mrbm_pcd_seed0.json", "sohn14_t1_mrbm_pcd_seed1.json", "sohn14_t1_mrbm_pcd_seed2.json"]
     assert "[run.json](runs/t1_digits/sohn14_t1_mrbm_pcd_seed1.json)" in text and "`abc123`" in text
     assert "ours is different data" in text
 

@@ -52,21 +52,23 @@ def config_value(record: dict, dotted: str):
 
 
 def row_records(records: list[dict], spec: dict, row: dict) -> list[dict]:
-    """The row's records from the latest sweep that ran it; sweep dirs end in a sortable timestamp.
-    A `paper_only` row (a comparison the paper quotes from other work) has none."""
+    """The row's records, each seed's from the latest sweep that ran that seed (sweep dirs end in a
+    sortable timestamp): a rerun supersedes its seed's earlier runs, and seeds run in separate sweeps
+    (a seed added later) add up. A `paper_only` row (a comparison the paper quotes from other work)
+    has none."""
     if row.get("paper_only"):
         return []
     mine = [r for r in records if (r.get("choices") or {}).get(spec["row_group"]) == row["choice"]
             and all(config_value(r, k) == v for k, v in (row.get("where") or {}).items())]
-    if not mine:
-        return []
-    stamp = lambda r: Path(r["sweep"]["dir"]).name  # noqa: E731  sweep dirs end in a sortable timestamp
-    latest = max(stamp(r) for r in mine)
-    return [r for r in mine if stamp(r) == latest]
+    stamp = lambda r: Path(r["sweep"]["dir"]).name  # noqa: E731
+    latest: dict = {}
+    for r in mine:
+        latest[r.get("seed")] = max(latest.get(r.get("seed"), ""), stamp(r))
+    return [r for r in mine if stamp(r) == latest[r.get("seed")]]
 
 
 def select_records(records: list[dict], table_id: str, variant: str) -> list[dict]:
-    """Every record feeding (table_id, variant): the union of its rows' latest sweeps."""
+    """Every record feeding (table_id, variant): each row's seeds, each from its latest sweep."""
     spec = specs()[table_id]
     mine = table_records(records, spec.get("records", table_id), variant)
     return [r for row in spec["rows"] for r in row_records(mine, spec, row)]
