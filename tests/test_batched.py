@@ -142,6 +142,32 @@ def test_a_batched_sweep_records_each_member_and_a_diverging_member_does_not_sto
     assert "(n=2)" in (tmp_path / "results" / "cmmd" / "cmmd_vs_mxo_digits.md").read_text(), built.stderr
 
 
+def test_a_batched_sweep_builds_the_table_a_sequential_sweep_builds(tmp_path):
+    """The same three M-xO members (the authors' network: deterministic but for its batch order) as a
+    sequential and as a batched sweep: both tables have the row from three seeds, and its test errors
+    agree in distribution (the members see other batch orders, so not number for number)."""
+    errors, cells = {}, {}
+    for launcher in ("basic", "batched"):
+        runs = tmp_path / launcher
+        result = run_cli("-m", "sweep=cmmd_digits_baselines", f"hydra/launcher={launcher}", "seed=0,1,2",
+                         "trainer.max_epochs=30", *QUIET, f"paths.runs_dir={runs}", "checkpoint.keep=false")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert ("train as one stacked model" in result.stderr) == (launcher == "batched")
+        recs = [r for r in records_under(runs) if r["status"] == "ok"]
+        assert sorted(r["seed"] for r in recs) == [0, 1, 2] and all(("batched" in r) == (launcher == "batched")
+                                                                     for r in recs)
+        errors[launcher] = torch.tensor([r["metrics"]["test/error"] for r in recs])
+        built = run_cli("cmmd_digits", "--variant", "digits", "--runs-dir", str(runs), "--results-dir",
+                        str(tmp_path / f"results_{launcher}"), module="mmrepro.tables")
+        table = (tmp_path / f"results_{launcher}" / "cmmd" / "cmmd_vs_mxo_digits.md").read_text()
+        cells[launcher] = next(line for line in table.splitlines() if line.startswith("| M-xO"))
+        assert "(n=3)" in cells[launcher], (built.stderr, cells)
+    seq, bat = errors["basic"], errors["batched"]
+    assert seq.mean() < 40 and bat.mean() < 40, errors   # both trained: chance is 90%
+    spread = max(seq.std(), bat.std(), torch.tensor(1.0))
+    assert (seq.mean() - bat.mean()).abs() < 3 * spread, errors
+
+
 def test_members_that_cannot_stack_run_one_by_one_with_a_note(tmp_path):
     result = run_cli("-m", "model=mrbm_pcd", "model.n_hidden=16", "trainer.max_epochs=1", "seed=0,1",
                      "hydra/launcher=batched", *QUIET, f"paths.runs_dir={tmp_path}", "checkpoint.keep=false")
