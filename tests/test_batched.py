@@ -86,6 +86,32 @@ def test_per_member_hyperparameters_reach_the_cmmd_objective():
     assert len({round(float(x), 3) for x in own}) == 3   # the three omegas give three objectives
 
 
+def test_a_member_at_omega_zero_gets_finite_gradients_when_the_kl_overflows():
+    """A per-member omega is a tensor, so omega = 0 cannot skip the KL as a sequential run does: with
+    a prior variance that underflows (the KL is inf), that member's gradient must still be finite and
+    equal its own module's (where the KL is left out), not 0 * inf = NaN."""
+    cfg = composed("experiment=cmmd_digits", "model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]",
+                   "model.classifier=[8]", "model.latent_dim=4", "model.dropout=0")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    members = members_of(cfg, dm, [{"seed": 0, "omega": 0.0}, {"seed": 0, "omega": 0.5}])
+    for m in members:   # prior log-variance -200: exp underflows to 0 in float32, the KL divides by it
+        with torch.no_grad():
+            m.prior_net[-1].logvar.bias.fill_(-200.0)
+    stacked = StackedMembers(members, [0, 0])
+    batch = dm.rows("train", 0, 50)
+    torch.manual_seed(5)
+    loss = stacked.per_member("loss", {k: t.expand(2, *t.shape) for k, t in batch.items()}, 1.0,
+                              batched_input=True, randomness="same")["loss"]
+    assert torch.isfinite(loss[0]) and not torch.isfinite(loss[1])
+    grads = torch.autograd.grad(loss[0], list(stacked.stacked))
+    torch.manual_seed(5)
+    own = torch.autograd.grad(members[0].loss_terms(batch, 1.0)["loss"], list(members[0].parameters()))
+    for g, o in zip(grads, own):
+        assert torch.isfinite(g[0]).all()
+        torch.testing.assert_close(g[0], o, rtol=1e-4, atol=1e-5)
+
+
 def test_compiled_stacked_loss_and_gradients_equal_the_eager_ones():
     """hydra.launcher.compile: the stacked CMMD loss through torch.compile (dynamo's trace of vmap,
     functional_call and the per-member hyperparameters; the aot_eager backend, which adds no code

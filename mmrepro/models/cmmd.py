@@ -135,6 +135,14 @@ class CMMDModule(ClassifierValidation, VariationalModule):
         """omega = 1 leaves the MMD out; a per-member omega (mmrepro/batched.py, a tensor) keeps it."""
         return torch.is_tensor(self.omega) or self.omega < 1
 
+    def kl_inputs(self, *stats: Tensor) -> tuple[Tensor, ...]:
+        """The KL's inputs; with a per-member omega (a tensor) a member at omega 0 gets them detached,
+        so no gradient reaches its weights through the KL: torch.where in omega_kl drops the KL's
+        value, but 0 times an overflowing KL's local gradient would still be NaN in the backward."""
+        if torch.is_tensor(self.omega):
+            return tuple(torch.where(self.omega > 0, t, t.detach()) for t in stats)
+        return stats
+
     def omega_kl(self, kl: Tensor) -> Tensor:
         """omega * KL; omega = 0 leaves the KL out (as omega = 1 leaves the MMD out): 0 * an
         overflowing KL would be NaN."""
@@ -150,7 +158,7 @@ class CMMDModule(ClassifierValidation, VariationalModule):
         z_p = self.prior_sample(mu_p, logvar_p, eps)
         rec = sum(self.log_lik(n, self.decode(n, z_q, batch), batch[n]) for n in self.missing)
         cls = label_nll(self.label, self.classifier({"z": z_p}), batch) if self.supervised else rec.new_zeros(len(rec))
-        kl = self.kl_terms(mu_q, logvar_q, mu_p, logvar_p)
+        kl = self.kl_terms(*self.kl_inputs(mu_q, logvar_q, mu_p, logvar_p))
         # MMD between the batch's prior and posterior samples; with prior_z = mean the prior side
         # still needs samples, drawn with the same noise.
         z_p_mmd = mu_p + eps * (0.5 * logvar_p).exp()
