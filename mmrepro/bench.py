@@ -300,12 +300,18 @@ def replay_seconds(calls: list, seconds: float = 1.0) -> float:
     return float(np.median(times))
 
 
-def step_ceiling(step) -> dict:
+def recorded_products(step) -> tuple[int, list]:
     """Run `step` (forward + backward) once under the recorder: its products' FLOPs (counted by
-    torch) and the seconds they take alone, replayed."""
+    torch) and the recorded calls, to replay."""
     with FlopCounterMode(display=False) as counter, MatmulRecorder() as recorder:
         step()
-    return {"flops": counter.get_total_flops(), "ceiling_s": replay_seconds(recorder.calls)}
+    return counter.get_total_flops(), recorder.calls
+
+
+def step_ceiling(step) -> dict:
+    """Its products' FLOPs and the seconds they take alone, replayed."""
+    flops, calls = recorded_products(step)
+    return {"flops": flops, "ceiling_s": replay_seconds(calls)}
 
 
 def experiment_module(experiment: str, **values):
@@ -360,17 +366,18 @@ def bench_family(experiment: str, batch: int, steps: int, warmup: int, repeats: 
         loss.backward()
         opt.step()
 
-    ceiling = step_ceiling(lambda: module.loss_terms(data, 1.0)["loss"].backward())
-    runs = []
-    for _ in range(repeats):
+    flops, calls = recorded_products(lambda: module.loss_terms(data, 1.0)["loss"].backward())
+    runs, shares = [], []
+    for _ in range(repeats):   # ceiling and step timed in turn: the share is not skewed by the VM's drift
+        ceiling_s = replay_seconds(calls, seconds=0.5)
         for i in range(warmup + steps):
             if i == warmup:
                 start = time.perf_counter()
             step()
         runs.append((time.perf_counter() - start) / steps)
-    step_s = float(np.median(runs))
-    return {"samples_per_s": batch / step_s, "flops_per_sample": ceiling["flops"] / batch,
-            "of_ceiling": ceiling["ceiling_s"] / step_s}
+        shares.append(ceiling_s / runs[-1])
+    return {"samples_per_s": batch / float(np.median(runs)), "flops_per_sample": flops / batch,
+            "of_ceiling": float(np.median(shares))}
 
 
 def bench_sklearn(x: np.ndarray, n_hidden: int, batch: int, repeats: int, n_iter: int = 3) -> dict:
