@@ -138,6 +138,13 @@ class StackedMembers(L.LightningModule):
             args = tuple(torch.tensor(a, device=self.device) if isinstance(a, float) else a for a in args)
         return self._vmapped[key](self.params(), self.buffers_(), self.hyper, batch, *args)
 
+    def train(self, mode: bool = True):
+        """The template runs every member's call, so it follows train()/eval() too (dropout off in
+        Lightning's validation loop), although it is not a submodule."""
+        super().train(mode)
+        self.template.train(mode)
+        return self
+
     # --- training -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self.template.trainer = self.trainer

@@ -112,6 +112,27 @@ def test_a_member_at_omega_zero_gets_finite_gradients_when_the_kl_overflows():
         torch.testing.assert_close(g[0], o, rtol=1e-4, atol=1e-5)
 
 
+def test_stacked_validation_runs_the_members_in_eval_mode():
+    """Lightning's validation loop calls eval(): the stacked members' predictions (what val/error
+    reads) are then each member's own in eval mode (CMMD's dropout off), one noise draw shared."""
+    cfg = composed("experiment=cmmd_digits", "model.encoder=[32]", "model.prior=[32]", "model.decoder=[32]",
+                   "model.classifier=[8]", "model.latent_dim=4", "model.dropout=0.5")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    members = members_of(cfg, dm, [{"seed": 0, "omega": 0.5}, {"seed": 1, "omega": 0.5}])
+    stacked = StackedMembers(members, [0, 1])
+    batch = dm.rows("val", 0, 60)
+    stacked.eval()
+    torch.manual_seed(2)
+    probs = stacked.per_member("predict", batch, batched_input=False, randomness="same")
+    for e, m in enumerate(members):
+        m.eval()
+        torch.manual_seed(2)
+        torch.testing.assert_close(probs[e], m.predict(batch), rtol=1e-5, atol=1e-5)
+    stacked.train()
+    assert stacked.template.training
+
+
 def test_compiled_stacked_loss_and_gradients_equal_the_eager_ones():
     """hydra.launcher.compile: the stacked CMMD loss through torch.compile (dynamo's trace of vmap,
     functional_call and the per-member hyperparameters; the aot_eager backend, which adds no code
