@@ -119,6 +119,8 @@ class StackedMembers(L.LightningModule):
     def per_member(self, kind: str, batch: dict, *args, batched_input: bool, randomness: str = "different"):
         """Every member's `kind` call (loss, val, predict) at once: vmap over the stacked tensors
         (compiled once per kind for the loss, with compile=True)."""
+        if self.template.training != self.training:   # the template is not a submodule: train()/eval()
+            self.template.train(self.training)          # and Lightning's mode restore do not reach it
         key = (kind, batched_input, randomness, len(args))
         if key not in self._vmapped:
             call = self._call[kind]
@@ -137,13 +139,6 @@ class StackedMembers(L.LightningModule):
         if self.compile:   # a Python float would be baked into the graph: a new compilation per value
             args = tuple(torch.tensor(a, device=self.device) if isinstance(a, float) else a for a in args)
         return self._vmapped[key](self.params(), self.buffers_(), self.hyper, batch, *args)
-
-    def train(self, mode: bool = True):
-        """The template runs every member's call, so it follows train()/eval() too (dropout off in
-        Lightning's validation loop), although it is not a submodule."""
-        super().train(mode)
-        self.template.train(mode)
-        return self
 
     # --- training -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:

@@ -129,8 +129,21 @@ def test_stacked_validation_runs_the_members_in_eval_mode():
         m.eval()
         torch.manual_seed(2)
         torch.testing.assert_close(probs[e], m.predict(batch), rtol=1e-5, atol=1e-5)
+    modes = {"train": set(), "val": set()}
+
+    class Modes(L.Callback):
+        def on_train_batch_end(self, trainer, module, *args):
+            modes["train"].add(module.template.training)
+
+        def on_validation_batch_end(self, trainer, module, *args):
+            modes["val"].add(module.template.training)
+
     stacked.train()
-    assert stacked.template.training
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=1, limit_train_batches=2,
+                        limit_val_batches=1, callbacks=[Modes()])
+    trainer.fit(stacked, datamodule=MemberData(dm, [0, 1]))   # after validation, training has dropout again
+    assert modes == {"train": {True}, "val": {False}}, modes
 
 
 def test_compiled_stacked_loss_and_gradients_equal_the_eager_ones():
