@@ -491,3 +491,14 @@ def test_mdrnn_digits_sweep_runs_and_its_table_sets_it_beside_the_one_layer_mrbm
     assert "not run" not in results and results.count("(n=1)") == 6 and "6.58" in results
     assert text.split("## Paper claims")[1].split("## ")[0].count("| **") == 2
     assert "model.pathways {'left': [32, 16, 16], 'right': [32, 16, 16]}" in text
+
+
+def test_wall_time_counts_a_batched_group_once():
+    """Stacked members train together: the table's wall time takes each group's longest member once."""
+    from mmrepro.tables.build import wall_time_lines
+
+    records = [{"wall_time_s": 100.0, "batched": {"group": "g"}}, {"wall_time_s": 110.0, "batched": {"group": "g"}},
+               {"wall_time_s": 30.0}, {"wall_time_s": 40.0}]
+    line = wall_time_lines(records)[0]
+    assert "wall time: 180 s in all" in line and "4 runs" in line and "3 separate trainings" in line
+    assert "wall time: 70 s in all" in wall_time_lines(records[2:])[0]

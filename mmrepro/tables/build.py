@@ -302,12 +302,18 @@ def data_section(records: list[dict], paper: dict, spec: dict, swept: list[dict]
 
 def wall_time_lines(records: list[dict]) -> list[str]:
     """The table's total wall time: every run behind it (the values a selection did not keep too)."""
-    timed = [r["wall_time_s"] for r in records if isinstance(r.get("wall_time_s"), (int, float))]
+    timed = [r for r in records if isinstance(r.get("wall_time_s"), (int, float))]
     if not timed:
         return []
-    total = sum(timed)
+    spans: dict = {}   # a batched group's members trained together: its time counts once, its longest member's
+    for i, r in enumerate(timed):
+        key = (r.get("batched") or {}).get("group") or i
+        spans[key] = max(spans.get(key, 0.0), r["wall_time_s"])
+    total = sum(spans.values())
+    together = len(timed) - len(spans)
+    batched = f" ({len(timed) - together} separate trainings: stacked members counted once per group)" if together else ""
     return [f"- wall time: {total:.0f} s in all ({total / 60:.0f} min), summed over the {len(timed)} runs behind this "
-            "table, each as its record measured it; the provenance below lists the runs the cells use"]
+            f"table{batched}, each as its record measured it; the provenance below lists the runs the cells use"]
 
 
 def described(records: list[dict], key: str):
