@@ -310,8 +310,7 @@ def wall_time_lines(records: list[dict]) -> list[str]:
         key = (r.get("batched") or {}).get("group") or i
         spans[key] = max(spans.get(key, 0.0), r["wall_time_s"])
     total = sum(spans.values())
-    together = len(timed) - len(spans)
-    batched = f" ({len(timed) - together} separate trainings: stacked members counted once per group)" if together else ""
+    batched = f" ({len(spans)} separate trainings: stacked members counted once per group)" if len(spans) < len(timed) else ""
     return [f"- wall time: {total:.0f} s in all ({total / 60:.0f} min), summed over the {len(timed)} runs behind this "
             f"table{batched}, each as its record measured it; the provenance below lists the runs the cells use"]
 
