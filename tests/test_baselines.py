@@ -313,7 +313,7 @@ def test_figure_2_panels_for_every_model_on_the_xrmb_fixture(tmp_path):
 
 # --- paired tests and learning curves (the tables' statistics) -------------------------------------------
 def test_mcnemar_pools_seeds_on_shared_test_points(tmp_path):
-    from mmrepro.tables.paired import mcnemar, settled_epoch
+    from mmrepro.tables.paired import late_change, mcnemar, settled_epoch
 
     def rec(name, seed, predicted, label):
         run = tmp_path / f"{name}{seed}"
@@ -332,3 +332,5 @@ def test_mcnemar_pools_seeds_on_shared_test_points(tmp_path):
     values = np.concatenate([np.linspace(50, 10, 120), np.full(80, 10.0) + np.sin(np.arange(80))])
     best, last = settled_epoch(epochs, values, 20)
     assert last == 200 and 120 <= best <= 200
+    start, before, after = late_change(epochs, np.linspace(30, 0, 200), 1)     # unsmoothed: the curve itself
+    assert start == 134 and before == pytest.approx(30 - 30 * 133 / 199) and after == pytest.approx(0.0)

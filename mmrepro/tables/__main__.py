@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mmrepro.errors import MmreproError
 from mmrepro.tables.build import build_table, chosen_value, specs
 from mmrepro.tables.index import index_rows, write_index
 
@@ -44,7 +45,10 @@ def main() -> None:
                  f"from the records under {args.runs_dir}/")
         print(value)
         return
-    path = build_table(args.table, args.variant, args.runs_dir, args.results_dir)
+    try:
+        path = build_table(args.table, args.variant, args.runs_dir, args.results_dir)
+    except MmreproError as error:
+        fail(str(error))
     print(f"mmrepro-tables: wrote {path} and {write_index(args.results_dir)}")
 
 

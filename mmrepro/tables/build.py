@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from mmrepro.errors import MmreproError
 from mmrepro.records import read_records, write_json_atomic
 from mmrepro.tables.departures import departures
 
@@ -191,6 +192,10 @@ def build_table(table_id: str, variant: str, runs_dir: Path, results_dir: Path) 
     name = f"{spec['file']}_{variant}"
 
     copies = out_dir / "runs" / name
+    if not mine and any(copies.glob("*.json")):
+        raise MmreproError(f"no run record of table {table_id!r} ({variant}) under {runs_dir}/, but "
+                           f"{out_dir / name}.md holds measured runs ({copies}/): kept; run `make {target}` to "
+                           f"regenerate it, or delete {copies}/ to write it as not run")
     shutil.rmtree(copies, ignore_errors=True)
     linked, seen = [], set()
     for row in spec["rows"]:
@@ -396,13 +401,14 @@ def paired_section(spec: dict, by_row: dict) -> list[str]:
 
 def convergence_section(spec: dict, by_row: dict) -> list[str]:
     """Where each row's validation curve (the runs' per-epoch `curves`) stops improving."""
-    from mmrepro.tables.paired import mean_curve, settled_epoch
+    from mmrepro.tables.paired import late_change, mean_curve, settled_epoch
 
     metric, window = spec["convergence"]["metric"], spec["convergence"].get("window", 50)
     mode = spec["convergence"].get("mode", "min")
     lines = ["## Convergence", "", f"`{metric}` from Lightning's validation loop, averaged over seeds and "
              f"smoothed by a {window}-epoch moving mean; the epoch where that curve is "
-             f"{'lowest' if mode == 'min' else 'highest'} (where the row stopped improving):", ""]
+             f"{'lowest' if mode == 'min' else 'highest'} (where the row stopped improving), and how far the "
+             "smoothed curve still moved over the last third of training:", ""]
     if not any(mean_curve(by_row[row_key(row)], metric)[2] for row in spec["rows"]):
         return lines[:2] + [f"No run record has a `{metric}` curve: these runs predate per-epoch validation, or "
                             "validated too rarely (`trainer.check_val_every_n_epoch`). Rerun the table's make target.", ""]
@@ -413,7 +419,9 @@ def convergence_section(spec: dict, by_row: dict) -> list[str]:
             continue
         best, last = settled_epoch(epochs, values, window, mode)
         still = " — **still improving at the last epoch: not converged**" if best >= last - window // 2 else ""
-        lines.append(f"- {md(row['label'])}: best at epoch {best} of {last} (n={n}){still}")
+        start, before, after = late_change(epochs, values, window)
+        lines.append(f"- {md(row['label'])}: best at epoch {best} of {last}; from epoch {start} to {last}: "
+                     f"{before:.3g} to {after:.3g} (n={n}){still}")
     return lines + [""]
 
 

@@ -58,3 +58,12 @@ def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int, mode: str
     smoothed = smooth(values, max(1, round(window / step)))
     best = np.argmin(smoothed) if mode == "min" else np.argmax(smoothed)
     return int(epochs[int(best)]) + 1, int(epochs[-1]) + 1
+
+
+def late_change(epochs: np.ndarray, values: np.ndarray, window: int, share: float = 1 / 3) -> tuple[int, float, float]:
+    """(first epoch of the last `share` of training, smoothed value there, smoothed value at the last epoch):
+    how far the curve still moved late in training, the evidence for or against a plateau."""
+    step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
+    smoothed = smooth(values, max(1, round(window / step)))
+    start = min(len(epochs) - 1, int(round(len(epochs) * (1 - share))))
+    return int(epochs[start]) + 1, float(smoothed[start]), float(smoothed[-1])
