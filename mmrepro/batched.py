@@ -227,9 +227,10 @@ class MemberBatches(IndexBatches):
     per member (from the global RNG, which checkpoints restore). Resumes mid-epoch as IndexBatches
     does; its state adds the members' generators."""
 
-    def __init__(self, tensors: dict[str, Tensor], batch_size: int, seeds: list[int], resample=(), resolve=None):
+    def __init__(self, tensors: dict[str, Tensor], batch_size: int, seeds: list[int], resample=(), resolve=None,
+                 generators: list[torch.Generator] | None = None):
         super().__init__(tensors, batch_size, shuffle=True, drop_last=True, resample=resample, resolve=resolve)
-        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.generators = generators or member_generators(seeds)
 
     def draw_order(self) -> Tensor:
         return torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])   # (E, n)
@@ -248,18 +249,32 @@ class MemberBatches(IndexBatches):
         super().load_state_dict(state)
 
 
+def member_generators(seeds: list[int]) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
 class MemberData(L.LightningDataModule):
     """A datamodule serving MemberBatches for training and its own validation batches; everything
-    else (splits, rows, batch_size) is the wrapped datamodule's."""
+    else (splits, rows, batch_size) is the wrapped datamodule's. It owns the members' order
+    generators and saves them in every checkpoint: Lightning restores a loader's state only when a
+    checkpoint is mid-epoch, and a resume from an epoch's end must draw the same next orders too."""
 
     def __init__(self, inner, seeds: list[int]):
         super().__init__()
         self.inner, self.seeds = inner, list(seeds)
+        self.generators = member_generators(self.seeds)
 
     def __getattr__(self, name):
-        if name in ("inner", "seeds") or name.startswith("_"):
+        if name in ("inner", "seeds", "generators") or name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+    def state_dict(self) -> dict:
+        return {"generators": [g.get_state() for g in self.generators]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for g, saved in zip(self.generators, state.get("generators", [])):
+            g.set_state(saved)
 
     def setup(self, stage: str | None = None) -> None:
         self.inner.trainer = self.trainer
@@ -267,7 +282,8 @@ class MemberData(L.LightningDataModule):
 
     def train_dataloader(self):
         dm = self.inner
-        return MemberBatches(dm.split(dm.train_split), dm.batch_size, self.seeds, dm.resample_train, dm.resolve)
+        return MemberBatches(dm.split(dm.train_split), dm.batch_size, self.seeds, dm.resample_train, dm.resolve,
+                             generators=self.generators)
 
     def val_dataloader(self):
         return self.inner.val_dataloader()
