@@ -23,9 +23,11 @@ vmap (randomness="different"); the sum of the members' losses gives each member 
 compilation (about a minute on 2 cores), then a faster step where vmap's per-call overhead dominates
 (many small members). Its random draws are inductor's own stream, so a compiled group matches an
 eager one in distribution, not number for number (under inductor's fallback_random, exactly).
-Stackable members: the same model class (one that declares MEMBER_HYPERPARAMETERS and trains with
-Lightning's automatic optimisation) and configs equal but for the seed, those hyperparameters and
-model.lr, with no logger, pretraining stage, init_from or resume. The launcher runs every other
+Stackable members: the same model class (one that declares MEMBER_HYPERPARAMETERS) and configs
+equal but for the seed, those hyperparameters and model.lr, with no logger, pretraining stage,
+init_from or resume. A model whose gradients are written by hand (the MRBM objectives) stacks
+itself: its class's `stack_members` builds the stacked model (mrbm.StackedMRBM), which keeps the
+same per-member bookkeeping (MemberBookkeeping) and records. The launcher runs every other
 member on its own, as the basic launcher does, with a one-line note.
 """
 
@@ -58,14 +60,77 @@ def hyperparameters_of(module) -> tuple[str, ...]:
     return tuple(getattr(module, "MEMBER_HYPERPARAMETERS", None) or ())
 
 
-class StackedMembers(L.LightningModule):
+class MemberBookkeeping:
+    """What every stacked model keeps per member (a LightningModule mixin): why a member stopped,
+    its last finite loss and its validation curves, all saved in checkpoints."""
+
+    def init_members(self, size: int) -> None:
+        self.size = size
+        self.failed: dict[int, str] = {}            # member -> why it stopped
+        self.last_finite_loss = [float("nan")] * size
+        self.curves: list[dict[str, list]] = [{} for _ in range(size)]
+        self._val: dict[str, list] = {}
+
+    def alive_members(self, losses: Tensor, lr_key: str) -> Tensor:
+        """The NaN guard, with one host sync for all members: a member whose loss is not finite is
+        recorded as failed (with its step) and stays dead; all dead stops the fit. (E,) bool."""
+        alive = torch.ones(self.size, dtype=torch.bool, device=losses.device)
+        for e, v in enumerate(losses.detach().tolist()):
+            if e in self.failed:
+                alive[e] = False
+            elif not math.isfinite(v):
+                self.failed[e] = (f"training loss became {v} at step {self.global_step} (epoch {self.current_epoch}); "
+                                  f"last finite loss {self.last_finite_loss[e]:.6g}; lower {lr_key}")
+                alive[e] = False
+            else:
+                self.last_finite_loss[e] = v
+        if len(self.failed) == self.size:
+            self.trainer.should_stop = True
+        return alive
+
+    def log_train_loss(self, losses: Tensor, alive: Tensor, batch_size: int) -> None:
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log("train/loss", losses.detach()[alive].mean() if alive.any() else losses.detach().mean(),
+                     prog_bar=True, batch_size=batch_size)
+
+    def record_val(self, values: dict[str, Tensor], n: int) -> None:
+        """One validation batch's per-member values ((E,) each, over n examples)."""
+        for k, v in values.items():
+            self._val.setdefault(k, []).append((v.detach().cpu(), n))
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or not self._val:
+            self._val = {}
+            return
+        for k, parts in self._val.items():
+            total = sum(n for _, n in parts)
+            mean = sum(v * n for v, n in parts) / total
+            for e in range(self.size):
+                curve = self.curves[e]
+                if k == next(iter(self._val)):
+                    curve.setdefault("epoch", []).append(self.current_epoch)
+                curve.setdefault(k, []).append(float(mean[e]))
+        self._val = {}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["mmrepro_batched"] = {"failed": self.failed, "last_finite_loss": self.last_finite_loss,
+                                         "curves": self.curves}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("mmrepro_batched") or {}
+        self.failed = {int(k): v for k, v in saved.get("failed", {}).items()}
+        self.last_finite_loss = saved.get("last_finite_loss", self.last_finite_loss)
+        self.curves = saved.get("curves", self.curves)
+
+
+class StackedMembers(MemberBookkeeping, L.LightningModule):
     """E members of one model class as one LightningModule (see the module docstring)."""
 
     def __init__(self, members: list[nn.Module], seeds: list[int], compile: bool | str = False):
         super().__init__()
         if len(members) < 1 or len({type(m) for m in members}) != 1:
             raise ValueError("stacked members must be one or more modules of one class")
-        self.size = len(members)
+        self.init_members(len(members))
         self.seeds = list(seeds)
         self.names = hyperparameters_of(members[0])
         self.compile = compile   # False, True (inductor) or a torch.compile backend's name
@@ -86,10 +151,6 @@ class StackedMembers(L.LightningModule):
         lrs = [float(m.lr) for m in members]
         self.register_buffer("lrs", torch.tensor(lrs))
         self.same_lr = len(set(lrs)) == 1
-        self.failed: dict[int, str] = {}            # member -> why it stopped
-        self.last_finite_loss = [float("nan")] * self.size
-        self.curves: list[dict[str, list]] = [{} for _ in members]
-        self._val: dict[str, list] = {}
 
     # --- the members' tensors -----------------------------------------------------------------
     def params(self) -> dict[str, Tensor]:
@@ -151,22 +212,8 @@ class StackedMembers(L.LightningModule):
         beta = self.template.warmup_beta(self.current_epoch)
         terms = self.per_member("loss", batch, beta, batched_input=True)
         losses = terms["loss"]
-        values = losses.detach().tolist()   # the NaN guard's one host sync per step, for all members
-        alive = torch.ones(self.size, dtype=torch.bool, device=losses.device)
-        for e, v in enumerate(values):
-            if e in self.failed:
-                alive[e] = False
-            elif not math.isfinite(v):
-                self.failed[e] = (f"training loss became {v} at step {self.global_step} (epoch {self.current_epoch}); "
-                                  f"last finite loss {self.last_finite_loss[e]:.6g}; lower model.lr")
-                alive[e] = False
-            else:
-                self.last_finite_loss[e] = v
-        if len(self.failed) == self.size:
-            self.trainer.should_stop = True
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss", losses.detach()[alive].mean() if alive.any() else losses.detach().mean(),
-                     prog_bar=True, batch_size=next(iter(batch.values())).shape[1])
+        alive = self.alive_members(losses, "model.lr")
+        self.log_train_loss(losses, alive, next(iter(batch.values())).shape[1])
         return torch.where(alive, losses, torch.zeros_like(losses)).sum()
 
     def configure_optimizers(self):
@@ -193,32 +240,7 @@ class StackedMembers(L.LightningModule):
                 y = batch[label.name]
                 if label.likelihood == "categorical":
                     values["val/error"] = 100.0 * (probs.argmax(-1) != y).float().mean(1)
-        for k, v in values.items():
-            self._val.setdefault(k, []).append((v.detach().cpu(), n))
-
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking or not self._val:
-            self._val = {}
-            return
-        for k, parts in self._val.items():
-            total = sum(n for _, n in parts)
-            mean = sum(v * n for v, n in parts) / total
-            for e in range(self.size):
-                curve = self.curves[e]
-                if k == next(iter(self._val)):
-                    curve.setdefault("epoch", []).append(self.current_epoch)
-                curve.setdefault(k, []).append(float(mean[e]))
-        self._val = {}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["mmrepro_batched"] = {"failed": self.failed, "last_finite_loss": self.last_finite_loss,
-                                         "curves": self.curves}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        saved = checkpoint.get("mmrepro_batched") or {}
-        self.failed = {int(k): v for k, v in saved.get("failed", {}).items()}
-        self.last_finite_loss = saved.get("last_finite_loss", self.last_finite_loss)
-        self.curves = saved.get("curves", self.curves)
+        self.record_val(values, n)
 
 
 class MemberBatches(IndexBatches):
@@ -436,8 +458,9 @@ def train_group(plans: list[dict], sweep_dir, compile: bool | str = False) -> li
         datamodule.setup()
         seeds = [int(p["cfg"].seed) for p in todo]
         L.seed_everything(seeds[0], workers=True, verbose=False)
-        stacked = StackedMembers(members, seeds, compile=compile)
-        checkpoints = checkpoint_callback(cfg0, group_dir, "mmrepro.batched.StackedMembers")
+        stack = getattr(type(members[0]), "stack_members", StackedMembers)   # hand-written gradients: their own
+        stacked = stack(members, seeds, compile=compile)
+        checkpoints = checkpoint_callback(cfg0, group_dir, f"{type(stacked).__module__}.{type(stacked).__qualname__}")
         trainer = build("trainer", trainer_node(cfg0), logger=False, default_root_dir=str(group_dir),
                         callbacks=[checkpoints, *chosen_callbacks(cfg0)])
         fit(trainer, stacked, MemberData(datamodule, seeds), checkpoints.path if checkpoints.path.exists() else None)

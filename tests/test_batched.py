@@ -4,6 +4,7 @@ hyperparameters reach the objective), a diverging member does not stop the other
 sweep writes the records a sequential one writes, and members that cannot stack run one by one."""
 
 import json
+import math
 
 import lightning as L
 import pytest
@@ -87,6 +88,83 @@ def test_stacked_members_resumed_from_an_epoch_end_checkpoint_draw_the_same_next
     for e in range(2):
         for k, t in straight.member_state(e).items():
             assert torch.equal(resumed.member_state(e)[k], t), (e, k)
+
+
+@pytest.mark.parametrize("model", ["mrbm_pcd", "mrbm_cdpl", "mrbm_mp"])
+def test_stacked_mrbm_members_step_as_their_sequential_runs(monkeypatch, model):
+    """With sampling made deterministic (P > 0.5), one stacked objective step writes each member's
+    own gradients, loss, hidden means and sparsity term: the ones its sequential module computes
+    on its own batch from its own weights (three seeds, three different batches)."""
+    from mmrepro.models import mrbm
+    from mmrepro.models.components import multimodal_rbm
+    from mmrepro.objectives import cd_percloss, pcd
+
+    threshold = lambda p: (p > 0.5).to(p.dtype)  # noqa: E731
+    for module in (multimodal_rbm, pcd, cd_percloss, mrbm):
+        monkeypatch.setattr(module, "sample_bernoulli", threshold)
+    cfg = composed(f"model={model}", "dataset=digits_halves", "model.n_hidden=24", "model.sparsity.cost=0.1")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    values = [{"seed": s} for s in (0, 1, 2)]
+    alone = members_of(cfg, dm, values)
+    stacked = mrbm.MRBMModule.stack_members(members_of(cfg, dm, values), [0, 1, 2])
+    batches = [{k: t[10 * e: 10 * e + 20] for k, t in dm.split("train").items()} for e in range(3)]
+    if hasattr(stacked.objective, "reset"):
+        stacked.objective.reset(stacked.rbm, torch.stack([alone[0].joint(b) for b in batches]))
+        for member, b in zip(alone, batches):
+            member.objective.reset(member.rbm, member.joint(b))
+    out = stacked.gradient_step({k: torch.stack([b[k] for b in batches]) for k in stacked.names})
+    assert out["loss"].shape == (3,)
+    for e, (member, b) in enumerate(zip(alone, batches)):
+        own = member.gradient_step(b)
+        torch.testing.assert_close(out["loss"][e], own["loss"], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out["hidden_mean"][e], own["hidden_mean"], rtol=1e-5, atol=1e-6)
+        for name in ("W", "b", "c"):
+            torch.testing.assert_close(getattr(stacked.rbm, name).grad[e], getattr(member.rbm, name).grad,
+                                       rtol=1e-4, atol=1e-6, msg=f"member {e} {name}.grad")
+        state = stacked.member_state(e)
+        assert state.keys() == member.state_dict().keys()
+        torch.testing.assert_close(state["hidden_mean_avg"], member.hidden_mean_avg)
+
+
+def test_a_diverging_stacked_mrbm_member_is_recorded_and_the_others_train_on():
+    cfg = composed("model=mrbm_pcd", "dataset=digits_halves", "model.n_hidden=16")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    from mmrepro.models.mrbm import MRBMModule
+
+    stacked = MRBMModule.stack_members(members_of(cfg, dm, [{"seed": 0}, {"seed": 1}]), [0, 1])
+
+    class Poison(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step == 3:
+                with torch.no_grad():
+                    module.rbm.W[1] = float("nan")
+
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, callbacks=[Poison()])
+    before = stacked.rbm.W[0].detach().clone()
+    trainer.fit(stacked, datamodule=MemberData(dm, [0, 1]))
+    assert list(stacked.failed) == [1] and "at step 3 (epoch 0)" in stacked.failed[1]
+    assert "lower model.optim.lr" in stacked.failed[1] and trainer.global_step == 20
+    assert torch.isfinite(stacked.rbm.W[0]).all() and not torch.equal(stacked.rbm.W[0], before)
+    assert all(math.isfinite(v) for v in stacked.curves[0]["val/loss"]) and len(stacked.curves[0]["val/loss"]) == 2
+
+
+def test_a_batched_sohn14_sweep_builds_table_1_from_stacked_mrbm_members(tmp_path):
+    """Table 1's three objectives, two seeds each, as three stacked groups: every member is
+    recorded with its group, trains (joint-feature SVM far below chance) and fills its cell."""
+    from mmrepro.tables.build import build_table
+
+    result = run_cli("-m", "sweep=sohn14_t1_digits", "hydra/launcher=batched", "seed=0,1", "model.n_hidden=64",
+                     "trainer.max_epochs=20", *QUIET, f"paths.runs_dir={tmp_path}/runs", "checkpoint.keep=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("train as one stacked model") == 3
+    records = records_under(tmp_path / "runs")
+    assert len(records) == 6 and all(r["status"] == "ok" and r["batched"]["size"] == 2 for r in records)
+    assert all(r["metrics"]["test_error/left+right"] < 50 for r in records), [r["metrics"] for r in records]
+    text = build_table("sohn14_t1", "digits", tmp_path / "runs", tmp_path / "results").read_text()
+    assert "not run" not in text.split("## Results")[1].split("## ")[0]
 
 
 def test_per_member_hyperparameters_reach_the_cmmd_objective():
@@ -253,10 +331,12 @@ def test_a_batched_sweep_builds_the_table_a_sequential_sweep_builds(tmp_path):
 
 
 def test_members_that_cannot_stack_run_one_by_one_with_a_note(tmp_path):
-    result = run_cli("-m", "model=mrbm_pcd", "model.n_hidden=16", "trainer.max_epochs=1", "seed=0,1",
-                     "hydra/launcher=batched", *QUIET, f"paths.runs_dir={tmp_path}", "checkpoint.keep=false")
+    result = run_cli("-m", "experiment=sohn14_t1_mdrnn", "model.pathways.left=[32,8,8]", "model.pathways.right=[32,8,8]",
+                     "model.top_hidden=8", "model.stages.layer_epochs=1", "model.stages.top_epochs=1",
+                     "model.stages.finetune_epochs=1", "seed=0,1", "hydra/launcher=batched", *QUIET,
+                     f"paths.runs_dir={tmp_path}", "checkpoint.keep=false")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "run one by one: MRBMModule does not declare MEMBER_HYPERPARAMETERS" in result.stderr
+    assert "run one by one: MDRNNModule does not declare MEMBER_HYPERPARAMETERS" in result.stderr
     assert sorted(r["seed"] for r in records_under(tmp_path) if r["status"] == "ok") == [0, 1]
 
 
@@ -269,14 +349,20 @@ def test_members_stack_only_when_they_differ_in_seed_lr_and_per_member_hyperpara
     json.dumps(alone)
 
 
-def test_a_batched_sweep_killed_at_a_random_step_resumes_in_its_directory_bit_identically(tmp_path):
+KILLED_SWEEPS = {"cmmd": ["sweep=cmmd_digits", "model.omega=0.0,1.0", "seed=0"],        # autograd, vmap
+                 "mrbm_pcd": ["sweep=sohn14_t1_digits", "experiment=sohn14_t1_mrbm_pcd", "model.n_hidden=32",
+                              "seed=0,1", "trainer.check_val_every_n_epoch=1"]}           # hand-written, chains
+
+
+@pytest.mark.parametrize("family", list(KILLED_SWEEPS))
+def test_a_batched_sweep_killed_at_a_random_step_resumes_in_its_directory_bit_identically(tmp_path, family):
     import random
     import signal
     import time
 
     from tests.test_reliability import popen, wait_for
 
-    args = ["-m", "sweep=cmmd_digits", "hydra/launcher=batched", "model.omega=0.0,1.0", "seed=0", "trainer.max_epochs=4",
+    args = ["-m", *KILLED_SWEEPS[family], "hydra/launcher=batched", "trainer.max_epochs=4",
             "checkpoint.every_n_steps=1", "checkpoint.max_cost=1", *QUIET]
     straight = run_cli(*args, f"paths.runs_dir={tmp_path}/a", f"hydra.sweep.dir={tmp_path}/a")
     assert straight.returncode == 0, straight.stderr[-3000:]

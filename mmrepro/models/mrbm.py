@@ -12,6 +12,8 @@ paper leaves open are the authors' code's, documented in configs/model/_mrbm.yam
 
 from __future__ import annotations
 
+import copy
+
 import hydra
 import lightning as L
 import torch
@@ -19,6 +21,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn import functional as F
 
+from mmrepro.batched import MemberBookkeeping
 from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.multimodal_rbm import MEAN_FIELD_INITS, MultimodalRBM, sample_bernoulli
@@ -28,6 +31,8 @@ from mmrepro.models.validation import forked_rng, log_val
 
 
 class MRBMModule(L.LightningModule):
+    MEMBER_HYPERPARAMETERS = ()   # a batched sweep stacks members that differ in their seed only
+
     def __init__(self, modalities, objective, n_hidden: int = 1024, init_std: float = 0.01,
                  optim: dict | None = None, sparsity: dict | None = None, inference: dict | None = None):
         super().__init__()
@@ -56,7 +61,11 @@ class MRBMModule(L.LightningModule):
 
     # --- set-up ---------------------------------------------------------------------------------
     def joint(self, batch: dict[str, Tensor]) -> Tensor:
-        return torch.cat([batch[name] for name in self.names], 1)
+        return torch.cat([batch[name] for name in self.names], -1)
+
+    @staticmethod
+    def stack_members(members: list[MRBMModule], seeds: list[int], compile: bool | str = False) -> StackedMRBM:
+        return StackedMRBM(members, seeds)
 
     def setup(self, stage: str) -> None:
         if stage != "fit":
@@ -79,34 +88,42 @@ class MRBMModule(L.LightningModule):
         self.lr_schedulers().step()
 
     # --- training -------------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def gradient_step(self, batch: dict[str, Tensor]) -> dict:
+        """The objective's gradients and the sparsity term, written into the RBM's .grad."""
         v = self.joint(batch)
         if self.objective.resample_inputs:
             v = sample_bernoulli(v)
         out = self.objective.step(self.rbm, v, self.inference["init"])
         sparsity_update(self.rbm, self.hidden_mean_avg, out["hidden_mean"], self.sparsity)
+        return out
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        out = self.gradient_step(batch)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             for p in self.rbm.parameters():
                 dist.all_reduce(p.grad, op=dist.ReduceOp.AVG)
         self.optimizers().step()
         check_finite_loss(self, out["loss"], "model.optim.lr")
         if self.global_step % self.trainer.log_every_n_steps == 0:  # self.log costs ~5% of a PCD step
-            self.log("train/loss", out["loss"], prog_bar=True, batch_size=v.shape[0])
+            self.log("train/loss", out["loss"], prog_bar=True, batch_size=len(batch[self.names[0]]))
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """val/loss: the mean over the two directions of -log P(missing | observed) under mean-field
-        inference (Eq. 8, the query the tables evaluate), nats per example; val/xent_<m>: each one."""
-        size = len(batch[self.names[0]])
+    def val_terms(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """val/xent_<m>: -log P(m | the other modality) under mean-field inference (Eq. 8, the query
+        the tables evaluate), nats per example (per member, for a stacked batch); val/loss: their mean."""
         with forked_rng(self.device):
             xents = {}
             for missing in self.names:
                 _, probs = self.infer(batch, [n for n in self.names if n != missing])
-                target = batch[missing].flatten(1)
-                xents[missing] = F.binary_cross_entropy(probs[missing].clamp(1e-7, 1 - 1e-7), target,
-                                                        reduction="none").sum(1).mean()
-        for name, value in xents.items():
-            log_val(self, f"val/xent_{name}", value, size)
-        log_val(self, "val/loss", torch.stack(list(xents.values())).mean(), size)
+                # nan_to_num: a diverged stacked member must not stop the others' validation
+                p = probs[missing].nan_to_num(0.5).clamp(1e-7, 1 - 1e-7)
+                xents[f"val/xent_{missing}"] = F.binary_cross_entropy(p, batch[missing].reshape(p.shape),
+                                                                      reduction="none").sum(-1).mean(-1)
+        return {**xents, "val/loss": torch.stack(list(xents.values())).mean(0)}
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        size = len(batch[self.names[0]])
+        for name, value in self.val_terms(batch).items():
+            log_val(self, name, value, size)
 
     # --- inference (Eq. 6 with every modality, Eq. 8 with one missing) -------------------------
     @torch.no_grad()
@@ -123,3 +140,58 @@ class MRBMModule(L.LightningModule):
         h, logits = self.rbm.mean_field(v, target, self.inference["iters"], self.inference["init"],
                                         tol=self.inference["tol"] or None)
         return h, {missing[0]: torch.sigmoid(logits)}
+
+
+class StackedMRBM(MemberBookkeeping, L.LightningModule):
+    """E MRBM members of one config (their own seeds) as one model, for a batched sweep: the RBM's
+    parameters, the sparsity averages and the objective's state (PCD chains) carry a leading member
+    dimension (MultimodalRBM.stacked), and one objective step writes every member's hand-written
+    gradient with batched products. Per member: initial weights (built from its seed), batch order
+    (MemberData), NaN guard and records. The noise is one stream for all members, so a member
+    matches its sequential run in distribution, and step for step where the sampling is made
+    deterministic (tests/test_batched.py). Not compiled (`compile` is accepted and ignored)."""
+
+    def __init__(self, members: list[MRBMModule], seeds: list[int]):
+        super().__init__()
+        first = members[0]
+        self.init_members(len(members))
+        self.seeds = list(seeds)
+        self.names, self.optim, self.sparsity, self.inference = first.names, first.optim, first.sparsity, first.inference
+        self.automatic_optimization = False
+        self.rbm = MultimodalRBM.stacked([m.rbm for m in members])
+        self.objective = copy.deepcopy(first.objective)
+        self.register_buffer("hidden_mean_avg", torch.stack([m.hidden_mean_avg for m in members]))
+
+    joint, gradient_step, val_terms = MRBMModule.joint, MRBMModule.gradient_step, MRBMModule.val_terms
+    infer, configure_optimizers = MRBMModule.infer, MRBMModule.configure_optimizers
+    on_train_epoch_start, on_train_epoch_end = MRBMModule.on_train_epoch_start, MRBMModule.on_train_epoch_end
+
+    def setup(self, stage: str) -> None:
+        """As MRBMModule.setup, for every member: visible biases at the logit of the training mean,
+        and each member's chains from its own Bernoulli sample of the first batch."""
+        if stage != "fit":
+            return
+        dm = self.trainer.datamodule
+        train = self.joint(dm.split("train")).to(self.device)
+        with torch.no_grad():
+            self.rbm.c.copy_(torch.logit(train.mean(0).clamp(1e-3, 1 - 1e-3)).expand_as(self.rbm.c))
+            if hasattr(self.objective, "reset"):
+                first = train[: dm.batch_size].expand(self.size, -1, -1)
+                self.objective.reset(self.rbm, sample_bernoulli(first))
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        out = self.gradient_step(batch)          # batch: (E, B, ...) per modality, each member's own
+        alive = self.alive_members(out["loss"], "model.optim.lr")
+        if not alive.all():                      # a failed member's weights stay where they were
+            for p in self.rbm.parameters():
+                p.grad[~alive] = 0
+        self.optimizers().step()
+        self.log_train_loss(out["loss"], alive, batch[self.names[0]].shape[1])
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        stacked = {k: t.expand(self.size, *t.shape) for k, t in batch.items() if k in self.names}
+        self.record_val(self.val_terms(stacked), len(batch[self.names[0]]))
+
+    def member_state(self, e: int) -> dict[str, Tensor]:
+        """Member e's MRBMModule state_dict."""
+        return {k: t[e].clone() for k, t in self.state_dict().items()}

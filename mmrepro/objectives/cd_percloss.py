@@ -20,17 +20,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmrepro.errors import check_range
-from mmrepro.models.components.multimodal_rbm import sample_bernoulli
+from mmrepro.models.components.multimodal_rbm import rowdot, sample_bernoulli
 from mmrepro.objectives.rbm_gradients import set_contrastive_grads
 
 
 def select_lowest_free_energy(particles: Tensor, free_energy: Tensor) -> tuple[Tensor, Tensor]:
     """Per example, the particle of lowest free energy.
 
-    particles: (P, B, N) candidates; free_energy: (P, B). Returns (chosen (B, N), index (B,)).
+    particles: (..., P, B, N) candidates; free_energy: (..., P, B). Returns (chosen (..., B, N),
+    index (..., B)); the leading dimensions are stacked members.
     """
-    index = free_energy.argmin(0)
-    return particles[index, torch.arange(particles.shape[1], device=particles.device)], index
+    index = free_energy.argmin(-2)
+    return take_particle(particles, index), index
+
+
+def take_particle(particles: Tensor, index: Tensor) -> Tensor:
+    """particles[..., index[..., b], b, :] for every example b."""
+    expanded = index.unsqueeze(-2).unsqueeze(-1).expand(*index.shape[:-1], 1, index.shape[-1], particles.shape[-1])
+    return particles.gather(-3, expanded).squeeze(-3)
 
 
 class CDPercLoss(nn.Module):
@@ -45,43 +52,44 @@ class CDPercLoss(nn.Module):
         """Run the conditional chains for P(target | other).
 
         Returns (all visited target states (P, B, N_t), their free energies (P, B) up to the
-        clamped modality's constant, the chosen target states (B, N_t), their P(h | v) (B, K)).
+        clamped modality's constant, the chosen target states (B, N_t), their P(h | v) (B, K)),
+        each with stacked members' leading dimension where v has it.
         """
         so, st = rbm.slices[1 - target], rbm.slices[target]
-        w_t, c_t = rbm.W[st], rbm.c[st]
-        n = v.shape[0]
-        bottom_up = (v[:, so] @ rbm.W[so]).repeat(self.n_chains, 1)  # (R*B, K)
-        a_obs = bottom_up + rbm.b
+        w_t, c_t = rbm.W[..., st, :], rbm.c[..., st]
+        lead, n = v.shape[:-2], v.shape[-2]
+        bottom_up = (v[..., so] @ rbm.W[..., so, :]).repeat(*[1] * len(lead), self.n_chains, 1)  # (R*B, K)
+        a_obs = bottom_up + rbm.b.unsqueeze(-2)
         h = sample_bernoulli(torch.sigmoid(a_obs + bottom_up))
         states, energies, pre_acts = [], [], []
         for sweep in range(self.gibbs_steps + 1):
-            y = sample_bernoulli(torch.sigmoid(h @ w_t.T + c_t))
+            y = sample_bernoulli(torch.sigmoid(h @ w_t.mT + c_t.unsqueeze(-2)))
             a = a_obs + y @ w_t
             states.append(y)
             pre_acts.append(a)
-            energies.append(-(y @ c_t) - F.softplus(a).sum(-1))
+            energies.append(-rowdot(y, c_t) - F.softplus(a).sum(-1))
             if sweep < self.gibbs_steps:
                 h = sample_bernoulli(torch.sigmoid(a))
-        particles = torch.stack(states).view(-1, n, w_t.shape[0])
-        free = torch.stack(energies).view(-1, n)
+        particles = torch.stack(states, -3).reshape(*lead, -1, n, w_t.shape[-2])
+        free = torch.stack(energies, -2).reshape(*lead, -1, n)
         chosen, index = select_lowest_free_energy(particles, free)
-        a_chosen = torch.stack(pre_acts).view(-1, n, a_obs.shape[1])[index, torch.arange(n, device=v.device)]
+        a_chosen = take_particle(torch.stack(pre_acts, -3).reshape(*lead, -1, n, a_obs.shape[-1]), index)
         return particles, free, chosen, torch.sigmoid(a_chosen)
 
     @torch.no_grad()
     def step(self, rbm, v: Tensor, init: str) -> dict:
-        a_pos = v @ rbm.W + rbm.b
+        a_pos = v @ rbm.W + rbm.b.unsqueeze(-2)
         h_pos = torch.sigmoid(a_pos)
         v_negs, h_negs, gaps = [], [], []
         for target in (0, 1):
             st = rbm.slices[target]
             _, free, chosen, h_neg = self.negative_particles(rbm, v, target)
             v_neg = v.clone()
-            v_neg[:, st] = chosen
+            v_neg[..., st] = chosen
             v_negs.append(v_neg)
             h_negs.append(h_neg)
-            free_data = -(v[:, st] @ rbm.c[st]) - F.softplus(a_pos).sum(-1)
-            gaps.append(free_data.mean() - free.min(0).values.mean())
-        hidden_mean = h_pos.mean(0)
-        set_contrastive_grads(rbm, torch.cat([v] + v_negs), torch.cat([h_pos] + h_negs), v.shape[0])
-        return {"loss": torch.stack(gaps).mean(), "hidden_mean": hidden_mean}
+            free_data = -rowdot(v[..., st], rbm.c[..., st]) - F.softplus(a_pos).sum(-1)
+            gaps.append(free_data.mean(-1) - free.min(-2).values.mean(-1))
+        hidden_mean = h_pos.mean(-2)
+        set_contrastive_grads(rbm, torch.cat([v] + v_negs, -2), torch.cat([h_pos] + h_negs, -2), v.shape[-2])
+        return {"loss": torch.stack(gaps).mean(0), "hidden_mean": hidden_mean}

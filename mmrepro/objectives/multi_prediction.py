@@ -34,25 +34,27 @@ class MultiPrediction(nn.Module):
         """Per direction, the 0/1 mask of target units kept clamped (None: all are predicted)."""
         if self.predict_ratio == 1.0:
             return [None, None]
-        return [(torch.rand(v.shape[0], size, device=v.device) >= self.predict_ratio).to(v.dtype)
+        return [(torch.rand(*v.shape[:-1], size, device=v.device) >= self.predict_ratio).to(v.dtype)
                 for size in rbm.sizes]
 
     def loss(self, rbm, v: Tensor, init: str, keeps: list[Tensor | None]) -> tuple[Tensor, Tensor]:
-        """Mean over directions of the cross-entropy of the predicted units; also mean hidden h."""
+        """Mean over directions of the cross-entropy of the predicted units; also mean hidden h
+        (per member, for stacked members)."""
         losses, hidden = [], []
         for target in (0, 1):
             keep = keeps[target]
             h, logits = rbm.mean_field(v, target, self.mf_iters, init, keep=keep, bptt_steps=self.bptt_steps)
-            bce = F.binary_cross_entropy_with_logits(logits, v[:, rbm.slices[target]], reduction="none")
+            bce = F.binary_cross_entropy_with_logits(logits, v[..., rbm.slices[target]], reduction="none")
             if keep is not None:
                 bce = bce * (1 - keep)
-            losses.append(bce.sum(1).mean())
-            hidden.append(h.mean(0))
-        return torch.stack(losses).mean(), torch.stack(hidden).mean(0)
+            losses.append(bce.sum(-1).mean(-1))
+            hidden.append(h.mean(-2))
+        return torch.stack(losses).mean(0), torch.stack(hidden).mean(0)
 
     def step(self, rbm, v: Tensor, init: str) -> dict:
         loss, hidden_mean = self.loss(rbm, v, init, self.sample_keep_masks(rbm, v))
         params = [rbm.W, rbm.b, rbm.c]
-        for p, g in zip(params, torch.autograd.grad(loss, params)):
+        # Stacked members (loss per member): the sum gives each member its own gradient.
+        for p, g in zip(params, torch.autograd.grad(loss.sum(), params)):
             p.grad = g
         return {"loss": loss.detach(), "hidden_mean": hidden_mean.detach()}

@@ -47,17 +47,17 @@ class PersistentCD(nn.Module):
             v_neg = rbm.sample_visible(h_chain)
             if sweep < self.gibbs_steps - 1:
                 h_chain = sample_bernoulli(rbm.hidden_probs(v_neg))
-        both = torch.cat([v, v_neg])
-        a = torch.addmm(rbm.b, both, rbm.W)  # data and chains in one product
-        n = v.shape[0]
+        both = torch.cat([v, v_neg], -2)
+        a = rbm.pre_activation(both)  # data and chains in one product
+        n = v.shape[-2]
         # Monitored value: mean free energy of the data minus that of the chains (the surrogate
         # whose gradient is written below), on the first MONITOR_ROWS rows of each: a progress
         # and NaN signal at a small fraction of the cost of a softplus over the whole batch.
-        m = min(MONITOR_ROWS, n, v_neg.shape[0])
-        free_pos = rbm.visible_energy(v[:m]) - F.softplus(a[:m]).sum(-1)
-        free_neg = rbm.visible_energy(v_neg[:m]) - F.softplus(a[n:n + m]).sum(-1)
+        m = min(MONITOR_ROWS, n, v_neg.shape[-2])
+        free_pos = rbm.visible_energy(v[..., :m, :]) - F.softplus(a[..., :m, :]).sum(-1)
+        free_neg = rbm.visible_energy(v_neg[..., :m, :]) - F.softplus(a[..., n:n + m, :]).sum(-1)
         h = a.sigmoid_()
-        self.chain_h = sample_bernoulli(h[n:])
-        hidden_mean = h[:n].mean(0)
+        self.chain_h = sample_bernoulli(h[..., n:, :])
+        hidden_mean = h[..., :n, :].mean(-2)
         set_contrastive_grads(rbm, both, h, n)
-        return {"loss": free_pos.mean() - free_neg.mean(), "hidden_mean": hidden_mean}
+        return {"loss": free_pos.mean(-1) - free_neg.mean(-1), "hidden_mean": hidden_mean}

@@ -17,11 +17,12 @@ def set_contrastive_grads(rbm, v: Tensor, h: Tensor, n_pos: int) -> None:
     """Write d(-log-likelihood)/d(W, b, c) into rbm.W.grad, rbm.b.grad, rbm.c.grad.
 
     v: the data rows [:n_pos] stacked on the negative particles [n_pos:]; h: their P(h|v), same
-    layout. h is scaled IN PLACE (by -1/n_pos and 1/n_neg), so callers read it before this call.
+    layout (rows along dim -2: stacked members' (E, rows, N) too). h is scaled IN PLACE (by
+    -1/n_pos and 1/n_neg), so callers read it before this call.
     """
-    n_neg = v.shape[0] - n_pos
-    h[:n_pos].div_(-n_pos)
-    h[n_pos:].div_(n_neg)
-    rbm.W.grad = v.T @ h
-    rbm.b.grad = h.sum(0)
-    rbm.c.grad = v[n_pos:].mean(0) - v[:n_pos].mean(0)
+    n_neg = v.shape[-2] - n_pos
+    h[..., :n_pos, :].div_(-n_pos)
+    h[..., n_pos:, :].div_(n_neg)
+    rbm.W.grad = v.mT @ h
+    rbm.b.grad = h.sum(-2)
+    rbm.c.grad = v[..., n_pos:, :].mean(-2) - v[..., :n_pos, :].mean(-2)
