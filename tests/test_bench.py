@@ -128,3 +128,13 @@ def test_bench_report_marks_each_target_met_or_missed_and_names_the_machine():
     assert "x sklearn >= 2.5: met" in rows[1] and "| 2.76 |" in rows[1]
     assert "Test CPU (2 cores" in text and "abcdef0123" in text and "100.0 GFLOP/s" in text
     assert "| batched | 1.4x | >= 10x: **missed** |" in text
+
+
+@pytest.mark.parametrize("overrides, vary", [(["experiment=cmmd_digits"], "omega"),
+                                             (["experiment=sohn14_t1_mrbm_mp", "dataset=digits_halves"], None)])
+def test_batched_rows_time_the_same_members_one_by_one_and_stacked(overrides, vary):
+    from mmrepro.bench import bench_batched
+
+    out = bench_batched(overrides, 2, steps=3, warmup=1, repeats=1, modes=("stacked",), vary=vary)
+    assert out["members"] == 2 and out["sequential"] > 0 and out["stacked"] > 0
+    assert set(out) == {"members", "sequential", "stacked"}
