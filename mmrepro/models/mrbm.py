@@ -8,6 +8,7 @@ paper leaves open are the authors' code's, documented in configs/model/_mrbm.yam
   average (damping) of the hidden means on the data, for all three objectives (the authors' code
   uses this form for PCD/CD-PercLoss and a penalty on the final mean-field h for MP);
 - visible biases start at logit(training mean), hidden biases at 0, W ~ N(0, init_std^2).
+StackedMRBM trains the seeds of a batched sweep (hydra/launcher=batched) as one model.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ class StackedMRBM(MemberBookkeeping, L.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         out = self.gradient_step(batch)          # batch: (E, B, ...) per modality, each member's own
         alive = self.alive_members(out["loss"], "model.optim.lr")
-        if not alive.all():                      # a failed member's weights stay where they were
+        if not alive.all():                      # a failed member's non-finite gradient is not applied
             for p in self.rbm.parameters():
                 p.grad[~alive] = 0
         self.optimizers().step()
