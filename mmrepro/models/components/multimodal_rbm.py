@@ -175,7 +175,10 @@ class MultimodalRBM(nn.Module):
 
 
 def rowdot(x: Tensor, y: Tensor) -> Tensor:
-    """x_i . y per row of x: (B, N) with (N,) -> (B,); stacked (E, B, N) with (E, N) -> (E, B)."""
+    """x_i . y per row of x: (B, N) with (N,) -> (B,) (a matrix-vector product, as before stacking);
+    stacked (E, B, N) with (E, N) -> (E, B)."""
+    if y.dim() == 1:
+        return x @ y
     return (x @ y.unsqueeze(-1)).squeeze(-1)
 
 
