@@ -243,6 +243,12 @@ class StackedMembers(MemberBookkeeping, L.LightningModule):
         self.record_val(values, n)
 
 
+def stacked_model(members: list[nn.Module], seeds: list[int], compile: bool | str = False) -> L.LightningModule:
+    """The members as one model: their class's own `stack_members` (hand-written gradients: the
+    MRBMs), else StackedMembers."""
+    return getattr(type(members[0]), "stack_members", StackedMembers)(members, seeds, compile=compile)
+
+
 class MemberBatches(IndexBatches):
     """Each member's own minibatches, stacked: (E, batch, ...) per key. Member e's order is a fresh
     permutation each epoch from a generator seeded by its seed; re-binarised keys get a fresh draw
@@ -458,8 +464,7 @@ def train_group(plans: list[dict], sweep_dir, compile: bool | str = False) -> li
         datamodule.setup()
         seeds = [int(p["cfg"].seed) for p in todo]
         L.seed_everything(seeds[0], workers=True, verbose=False)
-        stack = getattr(type(members[0]), "stack_members", StackedMembers)   # hand-written gradients: their own
-        stacked = stack(members, seeds, compile=compile)
+        stacked = stacked_model(members, seeds, compile)
         checkpoints = checkpoint_callback(cfg0, group_dir, f"{type(stacked).__module__}.{type(stacked).__qualname__}")
         trainer = build("trainer", trainer_node(cfg0), logger=False, default_root_dir=str(group_dir),
                         callbacks=[checkpoints, *chosen_callbacks(cfg0)])

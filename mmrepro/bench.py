@@ -229,7 +229,7 @@ def bench_batched(overrides: list[str], members: int, steps: int, warmup: int, r
     warm-up to the last, validation off."""
     from hydra import compose, initialize_config_dir
 
-    from mmrepro.batched import MemberData, StackedMembers
+    from mmrepro.batched import MemberData, stacked_model
     from mmrepro.train import build_datamodule
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
@@ -260,9 +260,7 @@ def bench_batched(overrides: list[str], members: int, steps: int, warmup: int, r
             continue
         rates = []
         for _ in range(1 if compile else repeats):   # compiled: one fit (its compilation is the warm-up)
-            built = [member(e) for e in range(members)]
-            stack = getattr(type(built[0]), "stack_members", StackedMembers)
-            stacked = stack(built, list(range(members)), compile=compile)
+            stacked = stacked_model([member(e) for e in range(members)], list(range(members)), compile)
             rates.append(rate(stacked, MemberData(dm, list(range(members))), members * dm.batch_size))
         out[mode] = float(np.median(rates))
     return out

@@ -73,10 +73,11 @@ class MRBMModule(L.LightningModule):
             return
         dm = self.trainer.datamodule
         train = self.joint(dm.split("train")).to(self.device)
-        with torch.no_grad():
+        with torch.no_grad():   # stacked members (StackedMRBM): every member's biases and chains
             self.rbm.c.copy_(torch.logit(train.mean(0).clamp(1e-3, 1 - 1e-3)))
             if hasattr(self.objective, "reset"):
-                self.objective.reset(self.rbm, sample_bernoulli(train[: dm.batch_size]))
+                first = train[: dm.batch_size].expand(*self.rbm.W.shape[:-2], -1, -1)
+                self.objective.reset(self.rbm, sample_bernoulli(first))
 
     def configure_optimizers(self):
         opt, sched = sgd([([self.rbm.W], [self.rbm.b, self.rbm.c], None)], self.optim)
@@ -163,22 +164,9 @@ class StackedMRBM(MemberBookkeeping, L.LightningModule):
         self.objective = copy.deepcopy(first.objective)
         self.register_buffer("hidden_mean_avg", torch.stack([m.hidden_mean_avg for m in members]))
 
-    joint, gradient_step, val_terms = MRBMModule.joint, MRBMModule.gradient_step, MRBMModule.val_terms
+    joint, setup, gradient_step, val_terms = MRBMModule.joint, MRBMModule.setup, MRBMModule.gradient_step, MRBMModule.val_terms
     infer, configure_optimizers = MRBMModule.infer, MRBMModule.configure_optimizers
     on_train_epoch_start, on_train_epoch_end = MRBMModule.on_train_epoch_start, MRBMModule.on_train_epoch_end
-
-    def setup(self, stage: str) -> None:
-        """As MRBMModule.setup, for every member: visible biases at the logit of the training mean,
-        and each member's chains from its own Bernoulli sample of the first batch."""
-        if stage != "fit":
-            return
-        dm = self.trainer.datamodule
-        train = self.joint(dm.split("train")).to(self.device)
-        with torch.no_grad():
-            self.rbm.c.copy_(torch.logit(train.mean(0).clamp(1e-3, 1 - 1e-3)).expand_as(self.rbm.c))
-            if hasattr(self.objective, "reset"):
-                first = train[: dm.batch_size].expand(self.size, -1, -1)
-                self.objective.reset(self.rbm, sample_bernoulli(first))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         out = self.gradient_step(batch)          # batch: (E, B, ...) per modality, each member's own

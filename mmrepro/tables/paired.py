@@ -51,11 +51,16 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
-def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int, mode: str = "min") -> tuple[int, int]:
-    """(epoch where the smoothed curve is best, last epoch); epochs are 0-based, reported 1-based.
-    `window` counts epochs: a run validated every k epochs is smoothed over window / k points."""
+def smoothed_curve(epochs: np.ndarray, values: np.ndarray, window: int) -> np.ndarray:
+    """The trailing `window`-epoch moving mean: a run validated every k epochs is smoothed over
+    window / k points."""
     step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
-    smoothed = smooth(values, max(1, round(window / step)))
+    return smooth(values, max(1, round(window / step)))
+
+
+def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int, mode: str = "min") -> tuple[int, int]:
+    """(epoch where the smoothed curve is best, last epoch); epochs are 0-based, reported 1-based."""
+    smoothed = smoothed_curve(epochs, values, window)
     best = np.argmin(smoothed) if mode == "min" else np.argmax(smoothed)
     return int(epochs[int(best)]) + 1, int(epochs[-1]) + 1
 
@@ -63,7 +68,6 @@ def settled_epoch(epochs: np.ndarray, values: np.ndarray, window: int, mode: str
 def late_change(epochs: np.ndarray, values: np.ndarray, window: int, share: float = 1 / 3) -> tuple[int, float, float]:
     """(first epoch of the last `share` of training, smoothed value there, smoothed value at the last epoch):
     how far the curve still moved late in training, the evidence for or against a plateau."""
-    step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
-    smoothed = smooth(values, max(1, round(window / step)))
+    smoothed = smoothed_curve(epochs, values, window)
     start = min(len(epochs) - 1, int(round(len(epochs) * (1 - share))))
     return int(epochs[start]) + 1, float(smoothed[start]), float(smoothed[-1])
