@@ -19,10 +19,11 @@ vmap (randomness="different"); the sum of the members' losses gives each member 
   become 0-d tensors inside the vmapped call, one value per member;
 - NaN guard: a member whose loss becomes non-finite is recorded as failed with the step, and its
   loss leaves the sum; the others go on.
-`hydra.launcher.compile=true` runs the stacked loss through torch.compile (inductor): a one-off
-compilation (about a minute on 2 cores), then a faster step where vmap's per-call overhead dominates
-(many small members). Its random draws are inductor's own stream, so a compiled group matches an
-eager one in distribution, not number for number (under inductor's fallback_random, exactly).
+The top-level `compile=true` runs the stacked loss through torch.compile (inductor,
+mmrepro/compiling.py): a one-off compilation (about a minute on 2 cores), then a faster step where
+vmap's per-call overhead dominates (many small members). Its random draws are inductor's own
+stream, so a compiled group matches an eager one in distribution, not number for number (under
+inductor's fallback_random, exactly).
 Stackable members: the same model class (one that declares MEMBER_HYPERPARAMETERS) and configs
 equal but for the seed, those hyperparameters and model.lr, with no logger, pretraining stage,
 init_from or resume. A model whose gradients are written by hand (the MRBM objectives) stacks
@@ -42,6 +43,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from mmrepro.compiling import check_backend, compiled
 from mmrepro.data.tensor_datamodule import IndexBatches
 
 
@@ -195,7 +197,7 @@ class StackedMembers(MemberBookkeeping, L.LightningModule):
 
             fn = vmap(one, in_dims=(0, 0, 0, 0 if batched_input else None, *[None] * len(args)), randomness=randomness)
             if self.compile and kind == "loss":
-                fn = torch.compile(fn, dynamic=False, **({"backend": self.compile} if isinstance(self.compile, str) else {}))
+                fn = compiled(fn, self.compile)
             self._vmapped[key] = fn
         if self.compile:   # a Python float would be baked into the graph: a new compilation per value
             args = tuple(torch.tensor(a, device=self.device) if isinstance(a, float) else a for a in args)
@@ -391,10 +393,10 @@ def prepare_member(cfg) -> dict:
             "sweep": {"dir": hc.sweep.dir, "num": hc.job.num}, "done": done}
 
 
-def train_group(plans: list[dict], sweep_dir, compile: bool | str = False) -> list[int]:
-    """Train the members of one group as one stacked model (its loss through torch.compile with
-    compile=True), then evaluate each and write its run record (failed members: a failure record).
-    Returns the failed members' job numbers."""
+def train_group(plans: list[dict], sweep_dir) -> list[int]:
+    """Train the members of one group as one stacked model (its loss through torch.compile with the
+    members' top-level compile, which they share), then evaluate each and write its run record
+    (failed members: a failure record). Returns the failed members' job numbers."""
     import sys
     from pathlib import Path
 
@@ -428,6 +430,7 @@ def train_group(plans: list[dict], sweep_dir, compile: bool | str = False) -> li
             failed.append(p["sweep"]["num"])
 
     try:
+        compile = check_backend(plans[0]["cfg"].get("compile"))
         datamodule = build_datamodule(plans[0]["cfg"].dataset)
     except Exception as e:  # noqa: BLE001 - as a sequential sweep member: recorded, and the sweep goes on
         for p in plans:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-TOP_LEVEL_KEYS = ("dataset", "model", "trainer", "logger", "eval", "seed", "resume", "init_from", "table")
+TOP_LEVEL_KEYS = ("dataset", "model", "trainer", "logger", "eval", "seed", "resume", "init_from", "table", "compile")
 
 
 class MmreproError(Exception):

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import mmrepro.launch  # noqa: F401  registers the config resolvers the run directories use
 from mmrepro.checkpointing import CHECKPOINT_NAME, Interrupted, checkpoint_callback, readable_checkpoint
+from mmrepro.compiling import check_backend, compile_training
 from mmrepro.errors import ConfigError, MmreproError, check_range
 from mmrepro.loggers import log_config, log_results, logger_nodes
 from mmrepro.overrides import GROUPS, group_options  # noqa: F401  group_options: re-exported
@@ -284,11 +285,13 @@ def fit_and_evaluate(cfg: DictConfig, run_dir: Path, started: float, git: dict, 
     if cfg.get("resume"):
         cfg, choices = resumed_config(cfg)
     L.seed_everything(check_range("seed", cfg.seed, 0, 2**32 - 1, integer=True), workers=True, verbose=False)
+    backend = check_backend(cfg.get("compile"))
     datamodule = build_datamodule(cfg.dataset)
     evaluator = build("eval", cfg.eval)
     model = build("model", cfg.model, modalities=datamodule.modalities, **model_inputs(cfg.model, datamodule))
     model.save_hyperparameters(model_hyperparameters(cfg.model, datamodule), logger=False)
     evaluator.check(model, [m.name for m in datamodule.modalities])  # before any training
+    compile_training(model, backend)
     if cfg.get("init_from"):
         load_weights(model, Path(cfg.init_from), cfg.model._target_)
     datamodule.setup()  # read and check the data before any training starts

@@ -16,6 +16,7 @@ mmrepro: reproduce Sohn et al. 2014, Suzuki et al. 2016 (JMVAE) and Mancisidor e
   mmrepro experiment=<name> [key=value ...]          one run (default data: the embedded 8x8 digits)
   mmrepro -m sweep=<name> [key=a,b ...]              a multirun, e.g. the sweep that fills one table
   mmrepro resume=<run dir>                           continue an interrupted run from its checkpoint
+  mmrepro experiment=<name> compile=true             the training loss through torch.compile (inductor)
   mmrepro-tables <table> --variant <v>               write results/<paper>/<table>_<v>.md from run records
   mmrepro-tables --list                              every table, its variants and whether it is written
   mmrepro-data dataset=<name>                        what a dataset holds, or what is missing and where to get it

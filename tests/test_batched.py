@@ -249,7 +249,7 @@ def test_stacked_validation_runs_the_members_in_eval_mode():
 
 
 def test_compiled_stacked_loss_and_gradients_equal_the_eager_ones():
-    """hydra.launcher.compile: the stacked CMMD loss through torch.compile (dynamo's trace of vmap,
+    """compile=...: the stacked CMMD loss through torch.compile (dynamo's trace of vmap,
     functional_call and the per-member hyperparameters; the aot_eager backend, which adds no code
     generation) gives the eager losses and gradients, random draws included, on two calls (the second
     with another warm-up beta, which reaches the graph as a tensor input)."""
@@ -278,9 +278,9 @@ def test_compiled_stacked_loss_and_gradients_equal_the_eager_ones():
 def test_a_batched_sweep_records_each_member_and_a_diverging_member_does_not_stop_the_others(tmp_path):
     """Three CMMD members, one at a learning rate that diverges: it is recorded as failed with the
     step, the other two finish with records that carry `batched`, the table builds from them, and the
-    sweep exits 1 naming the failed member. The stacked loss is compiled (hydra.launcher.compile)."""
+    sweep exits 1 naming the failed member. The stacked loss is compiled (the top-level compile)."""
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "sweep=cmmd_digits", "hydra/launcher=batched", "hydra.launcher.compile=aot_eager",
+    result = run_cli("-m", "sweep=cmmd_digits", "hydra/launcher=batched", "compile=aot_eager",
                      "model.omega=0.4", "seed=0,1",
                      "model.lr=0.001,1e8", "trainer.max_epochs=15", *QUIET, f"paths.runs_dir={tmp_path}",
                      f"hydra.sweep.dir={sweep}", "checkpoint.keep=false", "eval.n_latents=0", "eval.collapse_points=60",

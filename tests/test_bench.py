@@ -2,6 +2,7 @@
 the analytic count of the PCD update, and every objective trains through the timed path."""
 
 import pytest
+import torch
 
 from mmrepro import bench
 from mmrepro.data.mnist_halves import MNISTHalves
@@ -138,3 +139,16 @@ def test_batched_rows_time_the_same_members_one_by_one_and_stacked(overrides, va
     out = bench_batched(overrides, 2, steps=3, warmup=1, repeats=1, modes=("stacked",), vary=vary)
     assert out["members"] == 2 and out["sequential"] > 0 and out["stacked"] > 0
     assert set(out) == {"members", "sequential", "stacked"}
+
+
+def test_the_adam_note_bounds_the_share_by_products_plus_the_update_and_leaves_the_model_alone():
+    """adam_note: the parameter count and ceiling / (ceiling + Adam); adam_seconds times a copy."""
+    from mmrepro.bench import adam_note, adam_seconds
+
+    net = torch.nn.Sequential(torch.nn.Linear(30, 20), torch.nn.Linear(20, 5))   # 620 + 105 parameters
+    before = [p.detach().clone() for p in net.parameters()]
+    seconds = adam_seconds(net, seconds=0.01)
+    assert seconds > 0 and all(torch.equal(a, p) for a, p in zip(before, net.parameters()))
+    note = adam_note("toy", net, {"ceiling_s": 0.003, "adam_s": 0.001})
+    assert "(0.00M parameters)" in note["what"] and note["value"].endswith("at most 75.0%")
+    assert "1.00 ms against 3.00 ms" in note["value"]

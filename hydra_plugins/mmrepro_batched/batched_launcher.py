@@ -18,9 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, compile: bool | str = False) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.compile = compile   # hydra.launcher.compile: torch.compile's backend for the stacked loss (true: inductor)
         self.config = self.task_function = self.hydra_context = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
@@ -57,6 +56,6 @@ class BatchedLauncher(Launcher):
             runs[i] = self.job(self.task_function, configs[i])
         for group in groups:
             returns = [self.job(prepare_member, configs[i]) for i in group]
-            train_group([r.return_value for r in returns], sweep_dir, compile=self.compile)
+            train_group([r.return_value for r in returns], sweep_dir)
             runs.update(zip(group, returns))
         return [runs[i] for i in range(len(configs))]

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from mmrepro.batched import MemberBookkeeping
+from mmrepro.compiling import note_eager
 from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.multimodal_rbm import MEAN_FIELD_INITS, MultimodalRBM, sample_bernoulli
@@ -66,6 +67,8 @@ class MRBMModule(L.LightningModule):
 
     @staticmethod
     def stack_members(members: list[MRBMModule], seeds: list[int], compile: bool | str = False) -> StackedMRBM:
+        if compile:
+            note_eager("StackedMRBM", compile)
         return StackedMRBM(members, seeds)
 
     def setup(self, stage: str) -> None:
@@ -151,7 +154,7 @@ class StackedMRBM(MemberBookkeeping, L.LightningModule):
     gradient with batched products. Per member: initial weights (built from its seed), batch order
     (MemberData), NaN guard and records. The noise is one stream for all members, so a member
     matches its sequential run in distribution, and step for step where the sampling is made
-    deterministic (tests/test_batched.py). Not compiled (`compile` is accepted and ignored)."""
+    deterministic (tests/test_batched.py). Not compiled (with `compile` set, a one-line note says so)."""
 
     def __init__(self, members: list[MRBMModule], seeds: list[int]):
         super().__init__()

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mmrepro.compiling import compiled
 from mmrepro.data.modalities import as_modalities
 from mmrepro.errors import ConfigError, check_choice, check_range
 from mmrepro.models.components.towers import ACTIVATIONS, NETWORKS, Decoder, Encoder, conv_stack, is_image
@@ -76,6 +77,8 @@ class VariationalModule(L.LightningModule):
             check_range("gaussian_var", gaussian_var, 0, lo_inclusive=False)
         self.gaussian_var = gaussian_var
         self.last_finite_loss = float("nan")
+        self.compile_backend: bool | str = False   # compile_loss(): the training loss through torch.compile
+        self._compiled_loss = None
         # One optimiser: Lightning's automatic optimisation (gradient clipping, accumulation, precision
         # flags work); with the GAN term, two optimisers stepped by hand (training_step).
         self.automatic_optimization = self.gan_weight == 0
@@ -204,8 +207,22 @@ class VariationalModule(L.LightningModule):
             return opt
         return [opt, torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=(0.5, 0.999), fused=True)]
 
+    def compile_loss(self, backend: bool | str = True) -> None:
+        """Train through torch.compile(loss_terms) (the top-level `compile`; mmrepro/compiling.py).
+        Validation and evaluation stay eager."""
+        self.compile_backend, self._compiled_loss = backend, None
+
+    def training_loss(self, batch: dict[str, Tensor], beta: float) -> dict[str, Tensor]:
+        """loss_terms, compiled after compile_loss() (beta then enters as a tensor: one graph for
+        every warm-up epoch)."""
+        if not self.compile_backend:
+            return self.loss_terms(batch, beta)
+        if self._compiled_loss is None:
+            self._compiled_loss = compiled(self.loss_terms, self.compile_backend)
+        return self._compiled_loss(batch, torch.tensor(beta, device=self.device))
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
-        terms = self.loss_terms(batch, self.warmup_beta(self.current_epoch))
+        terms = self.training_loss(batch, self.warmup_beta(self.current_epoch))
         if self.automatic_optimization:
             check_finite_loss(self, terms["loss"], "model.lr")
             self.log_terms(terms, batch)
