@@ -6,7 +6,8 @@ It reaches single runs (VariationalModule.training_loss) and batched groups (the
 mmrepro/batched.py) alike. Shapes are static (`dynamic=False`: a last short batch compiles once
 more); a Python float argument would be baked into the graph, so callers pass warm-up betas as
 tensors. Inductor draws its random numbers from its own stream, seeded from torch's generator: a
-compiled run is as reproducible as an eager one, but not draw for draw the same run.
+compiled run repeats itself from its seed and resumes bit-identically after kill -9
+(tests/test_reliability.py), but it is not draw for draw the eager run.
 """
 
 from __future__ import annotations
