@@ -57,7 +57,7 @@ from mmrepro.train import build, model_inputs  # (importing it also keeps Lightn
 
 OBJECTIVES = {"ml_pcd": "mrbm_pcd", "minvi_cdpercloss": "mrbm_cdpl", "minvi_mp": "mrbm_mp"}
 TARGETS = {"ml_pcd": {"peak": 0.55, "vs_sklearn": 3.0}, "minvi_mp": {"peak": 0.50}, "jmvae_kl": {"peak": 0.60, "ceiling": 0.80},
-           "jmvae_kl, compiled": {"peak": 0.60, "ceiling": 0.80}, "jmvae_kl IW eval": {"peak": 0.70}}
+           "jmvae_kl IW eval": {"peak": 0.70}}   # a ", compiled" row has its eager row's targets
 
 
 def matmul_peak_gflops(sizes=(512, 1024, 2048), seconds=1.0) -> float:
@@ -156,13 +156,13 @@ def _time_jmvae(datamodule, steps: int, warmup: int, compile: bool = False) -> d
     step_s = (timer.end - timer.start) / timer.steps
     return {"samples_per_s": datamodule.batch_size / step_s, "data_share": data_s / step_s,
             "flops_per_sample": counter.get_total_flops() / datamodule.batch_size,
-            "of_ceiling": ceiling["ceiling_s"] / step_s, "ceiling_s": ceiling["ceiling_s"], "adam_s": adam_seconds(module)}
+            "of_ceiling": ceiling["ceiling_s"] / step_s, "ceiling_s": ceiling["ceiling_s"], "module": module}
 
 
 def bench_jmvae(datamodule, steps: int, warmup: int, repeats: int, compile: bool = False) -> dict:
     runs = [_time_jmvae(datamodule, steps, warmup, compile) for _ in range(repeats)]
-    out = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
-    return {**out, "module": jmvae_module(datamodule.modalities)}
+    out = {k: float(np.median([r[k] for r in runs])) for k in runs[0] if k != "module"}
+    return {**out, "module": runs[0]["module"]}
 
 
 def bench_iw_eval(datamodule, points: int, repeats: int, k: int = 1000, n_w: int = 5000) -> dict:
@@ -328,12 +328,14 @@ def adam_seconds(module, seconds: float = 0.3) -> float:
 
 
 def adam_note(label: str, module, r: dict) -> dict:
-    """The share of its ceiling a step could reach if it did nothing but its products and Adam."""
+    """The share of its ceiling (r["ceiling_s"]) a step could reach if it did nothing but its products
+    and Adam (r["adam_s"], else timed here by adam_seconds)."""
     n = sum(p.numel() for p in module.parameters())
-    bound = r["ceiling_s"] / (r["ceiling_s"] + r["adam_s"])
+    adam_s, ceiling_s = r["adam_s"] if "adam_s" in r else adam_seconds(module), r["ceiling_s"]
+    bound = ceiling_s / (ceiling_s + adam_s)
     return {"what": f"{label}: fused Adam alone per step ({n / 1e6:.2f}M parameters), and the share of its ceiling "
                     "a step of nothing but its products and that update would reach",
-            "value": f"{r['adam_s'] * 1e3:.2f} ms against {r['ceiling_s'] * 1e3:.2f} ms of products: at most {bound:.1%}",
+            "value": f"{adam_s * 1e3:.2f} ms against {ceiling_s * 1e3:.2f} ms of products: at most {bound:.1%}",
             "target": None, "met": None}
 
 
@@ -416,8 +418,7 @@ def bench_family(experiment: str, batch: int, steps: int, warmup: int, repeats: 
         runs.append((time.perf_counter() - start) / steps)
         shares.append(ceilings[-1] / runs[-1])
     return {"samples_per_s": batch / float(np.median(runs)), "flops_per_sample": flops / batch,
-            "of_ceiling": float(np.median(shares)), "ceiling_s": float(np.median(ceilings)),
-            "adam_s": adam_seconds(module), "module": module}
+            "of_ceiling": float(np.median(shares)), "ceiling_s": float(np.median(ceilings)), "module": module}
 
 
 def bench_sklearn(x: np.ndarray, n_hidden: int, batch: int, repeats: int, n_iter: int = 3) -> dict:
@@ -440,7 +441,7 @@ def table_row(label: str, r: dict, peak: float, sklearn_rate: float | None) -> d
            "of_peak": r["samples_per_s"] * r["flops_per_sample"] / 1e9 / peak, "of_ceiling": r.get("of_ceiling"),
            "x_sklearn": r["samples_per_s"] / sklearn_rate if sklearn_rate and label in (*OBJECTIVES, "sklearn BernoulliRBM")
            else None, "checks": []}
-    target = TARGETS.get(label, {})
+    target = TARGETS.get(label.removesuffix(", compiled"), {})
     for key, value, name in (("peak", row["of_peak"], "of peak"), ("ceiling", row["of_ceiling"], "of ceiling")):
         if key in target:
             row["checks"].append({"target": f"{name} >= {target[key]:.0%}", "met": value >= target[key]})
@@ -515,7 +516,7 @@ def main() -> None:
         done({"what": "jmvae_kl IW evaluation at K = 1,000, per test point", "target": None, "met": None,
               "value": f"{1e3 / iw['samples_per_s']:.1f} ms ({iw['flops_per_sample'] / 1e9:.2f} GFLOP)"}, "other")
     for label, (experiment, batch) in FAMILIES.items():
-        TARGETS[label] = TARGETS[f"{label}, compiled"] = {"ceiling": 0.80}
+        TARGETS[label] = {"ceiling": 0.80}
         for compile in (False,) if args.no_compile else (False, True):
             family = bench_family(experiment, batch, max(5, args.steps // 6), args.warmup, args.repeats, compile)
             done(table_row(f"{label}, compiled" if compile else label, family, peak, None))
