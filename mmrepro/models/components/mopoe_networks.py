@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from mmrepro.errors import ConfigError
 from mmrepro.models.components.activations import ACTIVATIONS
+from mmrepro.models.components.dropout import Dropout
 
 SEQUENCE_LENGTH = 8   # Table H5's strides fit 8 characters exactly
 
@@ -47,7 +48,7 @@ def kind(modality) -> str:
 
 
 def _act(activation: str, dropout: float) -> list[nn.Module]:
-    return [ACTIVATIONS[activation]()] + ([nn.Dropout(dropout)] if dropout else [])
+    return [ACTIVATIONS[activation]()] + ([Dropout(dropout)] if dropout else [])
 
 
 class ToChannels(nn.Module):

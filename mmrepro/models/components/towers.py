@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from mmrepro.models.components import mopoe_networks
 from mmrepro.models.components.activations import ACTIVATIONS
+from mmrepro.models.components.dropout import Dropout
 
 
 def mlp(sizes: list[int], activation: str = "leaky_relu", last_activation: bool = True,
@@ -26,7 +27,7 @@ def mlp(sizes: list[int], activation: str = "leaky_relu", last_activation: bool 
         if last_activation or i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
     return nn.Sequential(*layers)
 
 
