@@ -145,7 +145,13 @@ class StackedMembers(MemberBookkeeping, L.LightningModule):
         params, buffers = stack_module_state(members)
         self.keys = list(params)
         self.buffer_keys = list(buffers)
-        self.stacked = nn.ParameterList([nn.Parameter(params[k].detach().clone()) for k in self.keys])
+        # Linear weights are stored (E, in, out) and handed to the members as their (out, in)
+        # transpose (a view): vmap's products then read them as stored and their gradients arrive in
+        # the stored layout, where an (E, out, in) weight takes a transposing copy per step in
+        # AccumulateGrad (6% of the CMMD digits step of `make run`; docs/measurements.md).
+        self.transposed = {f"{n}.weight" for n, m in template.named_modules() if isinstance(m, nn.Linear)}
+        stored = self.member_layout(params[k].detach() for k in self.keys)   # .mT is its own inverse
+        self.stacked = nn.ParameterList([nn.Parameter(t.clone(memory_format=torch.contiguous_format)) for t in stored])
         for i, k in enumerate(self.buffer_keys):
             self.register_buffer(f"stacked_buffer_{i}", buffers[k].clone())
         self.register_buffer("hyper", torch.tensor([[float(getattr(m, n)) for n in self.names] for m in members],
@@ -155,17 +161,37 @@ class StackedMembers(MemberBookkeeping, L.LightningModule):
         self.same_lr = len(set(lrs)) == 1
 
     # --- the members' tensors -----------------------------------------------------------------
+    def member_layout(self, tensors) -> list[Tensor]:
+        """Tensors stored as self.stacked (the parameters, their gradients) in the members' layout."""
+        return [t.mT if k in self.transposed else t for k, t in zip(self.keys, tensors)]
+
     def params(self) -> dict[str, Tensor]:
-        return {f"module.{k}": p for k, p in zip(self.keys, self.stacked)}
+        return {f"module.{k}": p for k, p in zip(self.keys, self.member_layout(self.stacked))}
 
     def buffers_(self) -> dict[str, Tensor]:
         return {f"module.{k}": getattr(self, f"stacked_buffer_{i}") for i, k in enumerate(self.buffer_keys)}
 
     def member_state(self, e: int) -> dict[str, Tensor]:
         """Member e's state_dict (for its own module: evaluation and its record)."""
-        state = {k: p.detach()[e].clone() for k, p in zip(self.keys, self.stacked)}
+        state = {k: p.detach()[e].clone(memory_format=torch.contiguous_format)
+                 for k, p in zip(self.keys, self.member_layout(self.stacked))}
         state.update({k: getattr(self, f"stacked_buffer_{i}")[e].clone() for i, k in enumerate(self.buffer_keys)})
         return state
+
+    LAYOUT = "linear weights (E, in, out)"
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["mmrepro_batched"]["layout"] = self.LAYOUT
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A checkpoint of an earlier layout ((E, out, in) weights: a square one would load transposed)
+        is refused."""
+        if self.transposed and (checkpoint.get("mmrepro_batched") or {}).get("layout") != self.LAYOUT:
+            raise ValueError("this stacked group's checkpoint holds its linear weights as (E, out, in), the layout "
+                             "of an earlier mmrepro; delete the group's checkpoint (its batched-* directory) to "
+                             "train the group again")
+        super().on_load_checkpoint(checkpoint)
 
     @contextlib.contextmanager
     def hyper_values(self, values: Tensor):

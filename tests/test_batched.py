@@ -90,6 +90,36 @@ def test_stacked_members_resumed_from_an_epoch_end_checkpoint_draw_the_same_next
             assert torch.equal(resumed.member_state(e)[k], t), (e, k)
 
 
+def test_stacked_linear_weights_are_stored_transposed_and_an_older_layouts_checkpoint_is_refused():
+    """Linear weights are stored (E, in, out): each member still reads its own (out, in) weight, its
+    state is its module's, the gradients arrive in the stored layout (no transposing copy), and a
+    checkpoint without the layout mark (an (E, out, in) one) is refused, not loaded transposed."""
+    cfg = composed("experiment=cmmd_digits", "model.encoder=[16]", "model.prior=[16]", "model.decoder=[16]",
+                   "model.classifier=[8]", "model.latent_dim=4")
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    members = members_of(cfg, dm, [{"seed": 0}, {"seed": 1}])
+    stacked = StackedMembers(members, [0, 1])
+    weights = [k for k in stacked.keys if k in stacked.transposed]
+    assert weights and all(k.endswith(".weight") for k in weights)
+    for e, m in enumerate(members):
+        own = m.state_dict()
+        for k, t in stacked.member_state(e).items():
+            assert torch.equal(t, own[k]) and t.is_contiguous(), (e, k)
+    for k, p in zip(stacked.keys, stacked.stacked):
+        if k in stacked.transposed:
+            assert p.shape[1:] == own[k].shape[::-1]
+    batch = {k: torch.stack([t] * 2) for k, t in dm.rows("train", 0, 20).items()}
+    stacked.per_member("loss", batch, 1.0, batched_input=True)["loss"].sum().backward()
+    assert all(p.grad.is_contiguous() for p in stacked.stacked)
+    checkpoint = {}
+    stacked.on_save_checkpoint(checkpoint)
+    stacked.on_load_checkpoint(checkpoint)
+    del checkpoint["mmrepro_batched"]["layout"]
+    with pytest.raises(ValueError, match=r"\(E, out, in\)"):
+        stacked.on_load_checkpoint(checkpoint)
+
+
 @pytest.mark.parametrize("model", ["mrbm_pcd", "mrbm_cdpl", "mrbm_mp"])
 def test_stacked_mrbm_members_step_as_their_sequential_runs(monkeypatch, model):
     """With sampling made deterministic (P > 0.5), one stacked objective step writes each member's
@@ -206,7 +236,7 @@ def test_a_member_at_omega_zero_gets_finite_gradients_when_the_kl_overflows():
     loss = stacked.per_member("loss", {k: t.expand(2, *t.shape) for k, t in batch.items()}, 1.0,
                               batched_input=True, randomness="same")["loss"]
     assert torch.isfinite(loss[0]) and not torch.isfinite(loss[1])
-    grads = torch.autograd.grad(loss[0], list(stacked.stacked))
+    grads = stacked.member_layout(torch.autograd.grad(loss[0], list(stacked.stacked)))
     torch.manual_seed(5)
     own = torch.autograd.grad(members[0].loss_terms(batch, 1.0)["loss"], list(members[0].parameters()))
     for g, o in zip(grads, own):
