@@ -138,7 +138,32 @@ def test_batched_rows_time_the_same_members_one_by_one_and_stacked(overrides, va
 
     out = bench_batched(overrides, 2, steps=3, warmup=1, repeats=1, modes=("stacked",), vary=vary)
     assert out["members"] == 2 and out["sequential"] > 0 and out["stacked"] > 0
-    assert set(out) == {"members", "sequential", "stacked"}
+    assert set(out) == {"members", "sequential", "stacked", "per_step"}
+
+
+def test_the_stacked_floor_counts_each_members_products_once_and_bounds_the_speedup():
+    """stacked_floor records the products of one stacked CMMD step: the FLOPs torch counts for the
+    members' own steps, summed; floor_note's bound is E x batch / (products + Adam) over the rate
+    one after another."""
+    from hydra import compose, initialize_config_dir
+
+    from mmrepro import CONFIG_DIR
+    from mmrepro.batched import StackedMembers
+    from mmrepro.bench import build, floor_note, model_inputs, recorded_products, stacked_floor
+    from mmrepro.train import build_datamodule
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", ["experiment=cmmd_digits", "model.encoder=[24]", "model.prior=[24]",
+                                 "model.decoder=[24]", "model.classifier=[8]", "model.latent_dim=4"])
+    dm = build_datamodule(cfg.dataset)
+    dm.setup()
+    members = [build("model", cfg.model, modalities=dm.modalities, **model_inputs(cfg.model, dm)) for _ in range(3)]
+    one, _ = recorded_products(lambda: members[0].loss_terms(dm.rows("train", 0, dm.batch_size), 1.0)["loss"].backward())
+    floor = stacked_floor(StackedMembers(members, [0, 1, 2]), dm)
+    assert floor["flops"] == 3 * one > 0 and floor["ceiling_s"] > 0 and floor["adam_s"] > 0
+    note = floor_note("toy", {"members": 2, "per_step": 100, "sequential": 1000.0,
+                              "floor": {"flops": 2e9, "ceiling_s": 0.01, "adam_s": 0.01}})
+    assert note["value"] == "10.0 + 10.0 ms: at most 10.0x" and "(2.00 GFLOP)" in note["what"]
 
 
 def test_the_adam_note_bounds_the_share_by_products_plus_the_update_and_leaves_the_model_alone():
